@@ -1,0 +1,1 @@
+"""Pure domain rules of the members service: value objects and the member aggregate (no I/O)."""
