@@ -1,0 +1,291 @@
+"""Idempotent Kafka consumer: effect + inbox row in one transaction, commit after.
+
+For each record, in partition order: parse the CloudEvent, run `handler(event, tx)`
+through the inbox (which skips events it has already applied), and only when that
+transaction has committed move the group's offset past it. A record that keeps
+failing is copied to the dead-letter topic with the failure in its headers, and the
+partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+
+from kopano.events import (
+    CloudEvent,
+    EventSchemaError,
+    EventSchemas,
+    InvalidEvent,
+    format_time,
+    from_kafka_record,
+)
+from kopano.kafka import KafkaSettings, create_consumer, create_producer
+from kopano.metrics import (
+    CONSUMER_DEAD_LETTERED,
+    CONSUMER_DUPLICATES,
+    CONSUMER_LAG,
+    CONSUMER_PROCESSED,
+)
+
+__all__ = [
+    "DLQ_SUFFIX",
+    "Handler",
+    "IdempotentConsumer",
+    "Inbox",
+    "NonRetryableError",
+    "dead_letter_topic_for",
+]
+
+log = structlog.get_logger("kopano.consumer")
+
+DLQ_SUFFIX = ".dlq"
+
+Handler = Callable[[CloudEvent, Any], Awaitable[None]]
+
+
+class Inbox(Protocol):
+    """`kopano.outbox.SqlInbox` or `kopano.outbox.MongoInbox`."""
+
+    async def process(self, consumer: str, event: CloudEvent, handler: Handler) -> bool: ...
+
+
+class NonRetryableError(Exception):
+    """Raise from a handler when retrying cannot help: the record goes straight to the DLQ."""
+
+
+def dead_letter_topic_for(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+class IdempotentConsumer:
+    """A consumer group member that applies each event's effect exactly once.
+
+    `handler(event, tx)` gets the inbox's transaction (SQL `AsyncConnection`/`AsyncSession`
+    or a Mongo session) and must make its changes through it. Failures are retried up to
+    `max_attempts` times with exponential backoff; then the record is dead-lettered.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings | None = None,
+        *,
+        topics: Sequence[str],
+        group_id: str,
+        handler: Handler,
+        inbox: Inbox,
+        dead_letter_topic: str | Callable[[str], str] | None = None,
+        max_attempts: int = 5,
+        backoff_initial: float = 0.2,
+        backoff_max: float = 10.0,
+        schemas: EventSchemas | None = None,
+        bootstrap_servers: str | Sequence[str] | None = None,
+        enable_idempotence: bool | None = None,
+        max_batch: int = 200,
+        consumer: AIOKafkaConsumer | None = None,
+        producer: AIOKafkaProducer | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.topics = list(topics)
+        self.group_id = group_id
+        self.handler = handler
+        self.inbox = inbox
+        self.max_attempts = max_attempts
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.schemas = schemas
+        self.max_batch = max_batch
+        if dead_letter_topic is None:
+            self._dlq: Callable[[str], str] = dead_letter_topic_for
+        elif isinstance(dead_letter_topic, str):
+            fixed = dead_letter_topic
+            self._dlq = lambda _topic: fixed
+        else:
+            self._dlq = dead_letter_topic
+        self.consumer = consumer or create_consumer(
+            settings,
+            *self.topics,
+            group_id=group_id,
+            bootstrap_servers=bootstrap_servers,
+            max_poll_records=max_batch,
+        )
+        self.producer = producer or create_producer(
+            settings,
+            bootstrap_servers=bootstrap_servers,
+            enable_idempotence=enable_idempotence,
+            client_id=f"{group_id}-dlq",
+        )
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.processed = 0
+        self.duplicates = 0
+        self.dead_lettered = 0
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        await self.producer.start()
+        await self.consumer.start()
+        self._stopping.clear()
+        self._task = asyncio.create_task(self.run(), name=f"consumer:{self.group_id}")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the record in progress, commit what is done, leave the group."""
+        task, self._task = self._task, None
+        self._stopping.set()
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), grace)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.consumer.stop()
+        await self.producer.stop()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                for tp, records in batches.items():
+                    await self._consume_partition(tp, records)
+                    if self._stopping.is_set():
+                        break
+                await self._update_lag()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Uncommitted records are redelivered; the inbox absorbs the repeats.
+                log.exception("consumer loop error", group=self.group_id)
+                await self._sleep(1.0)
+
+    async def _consume_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+        done: int | None = None
+        try:
+            for record in records:
+                if self._stopping.is_set():
+                    break
+                if not await self._handle(record):
+                    break  # stopping during a retry: leave it for redelivery
+                done = record.offset
+        finally:
+            if done is not None:
+                await self._commit(tp, done + 1)
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        try:
+            await self.consumer.commit({tp: offset})
+        except CommitFailedError:
+            # The partition was reassigned; its new owner gets the records again and the
+            # inbox makes that harmless.
+            log.warning("offset commit failed after rebalance", group=self.group_id, tp=str(tp))
+
+    async def _handle(self, record: ConsumerRecord) -> bool:
+        """Process one record; True once it is settled (applied, duplicate or dead-lettered)."""
+        topic = record.topic
+        try:
+            event = from_kafka_record(record.key, record.value, record.headers or ())
+            if self.schemas is not None:
+                self.schemas.validate(event)
+        except (InvalidEvent, EventSchemaError) as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return True
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                applied = await self.inbox.process(self.group_id, event, self.handler)
+            except asyncio.CancelledError:
+                raise
+            except NonRetryableError as exc:
+                await self._dead_letter(record, exc, attempts=attempt)
+                return True
+            except Exception as exc:
+                if attempt >= self.max_attempts:
+                    await self._dead_letter(record, exc, attempts=attempt)
+                    return True
+                delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+                log.warning(
+                    "event handler failed, retrying",
+                    group=self.group_id,
+                    topic=topic,
+                    event_id=event.id,
+                    attempt=attempt,
+                    retry_in=delay,
+                    error=repr(exc),
+                )
+                if await self._sleep(delay):
+                    return False
+                continue
+            if applied:
+                self.processed += 1
+                CONSUMER_PROCESSED.labels(group=self.group_id, topic=topic).inc()
+            else:
+                self.duplicates += 1
+                CONSUMER_DUPLICATES.labels(group=self.group_id, topic=topic).inc()
+            return True
+
+    async def _dead_letter(self, record: ConsumerRecord, exc: BaseException, attempts: int) -> None:
+        dlq = self._dlq(record.topic)
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        headers = [
+            *(record.headers or ()),
+            ("kopano_dlq_error", detail[:2000].encode()),
+            ("kopano_dlq_error_type", f"{type(exc).__module__}.{type(exc).__qualname__}".encode()),
+            ("kopano_dlq_attempts", str(attempts).encode()),
+            ("kopano_dlq_original_topic", record.topic.encode()),
+            ("kopano_dlq_original_partition", str(record.partition).encode()),
+            ("kopano_dlq_original_offset", str(record.offset).encode()),
+            ("kopano_dlq_consumer_group", self.group_id.encode()),
+            ("kopano_dlq_failed_at", format_time(datetime.now(UTC)).encode()),
+        ]
+        failures = 0
+        while True:
+            # The record's offset must not be committed before its copy is safely on the DLQ.
+            try:
+                future = await self.producer.send(
+                    dlq, record.value, key=record.key, headers=headers
+                )
+                await future
+                break
+            except KafkaError:
+                failures += 1
+                log.exception("dead-letter publish failed", dlq=dlq, attempt=failures)
+                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+        self.dead_lettered += 1
+        CONSUMER_DEAD_LETTERED.labels(group=self.group_id, topic=record.topic).inc()
+        log.error(
+            "message dead-lettered",
+            group=self.group_id,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            dlq=dlq,
+            attempts=attempts,
+            error=detail[:500],
+        )
+
+    async def _update_lag(self) -> None:
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            position = await self.consumer.position(tp)
+            CONSUMER_LAG.labels(
+                group=self.group_id, topic=tp.topic, partition=str(tp.partition)
+            ).set(max(0, highwater - position))
+
+    async def _sleep(self, seconds: float) -> bool:
+        """Sleep unless stopping; True if `stop()` interrupted it."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return self._stopping.is_set()

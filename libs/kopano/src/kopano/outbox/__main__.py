@@ -1,0 +1,3 @@
+from kopano.outbox.runner import main
+
+main()
