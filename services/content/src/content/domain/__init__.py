@@ -1,0 +1,1 @@
+"""Content rules: posts, moderation, comments, reactions and gatherings. No I/O."""
