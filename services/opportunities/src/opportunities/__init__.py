@@ -1,0 +1,1 @@
+"""Opportunities service: jobs, investments, tenders and scholarships for the diaspora."""

@@ -1,0 +1,1 @@
+"""Opportunity rules: postings, applications and matching. No I/O."""
