@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+
 from kopano.errors import BadUserInput, ErrorCode
 from members.domain import model
 from members.domain import values as v

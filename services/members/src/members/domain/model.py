@@ -10,7 +10,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from kopano.errors import BadUserInput
-
 from members.domain import values as v
 
 E = TypeVar("E", bound=enum.StrEnum)

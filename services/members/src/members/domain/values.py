@@ -12,6 +12,7 @@ from datetime import datetime
 import email_validator
 import phonenumbers
 import pycountry
+
 from kopano.errors import BadUserInput
 
 EMAIL_MAX_LENGTH = 254

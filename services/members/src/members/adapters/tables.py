@@ -1,0 +1,95 @@
+"""The members database schema: one ``MetaData`` holding our tables and the kit's outbox/inbox."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+
+from kopano.outbox import inbox_table, outbox_table
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+TZ = sa.DateTime(timezone=True)
+
+members = sa.Table(
+    "members",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("email", sa.Text, nullable=False),
+    sa.Column("password_hash", sa.Text, nullable=False),
+    sa.Column("full_name", sa.Text, nullable=False),
+    sa.Column("country_of_residence", sa.String(2), nullable=False),
+    sa.Column("phone", sa.Text),
+    sa.Column("district_of_origin", sa.String(4)),
+    sa.Column("roles", ARRAY(sa.Text), nullable=False, server_default=sa.text("'{member}'")),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("preferred_name", sa.Text),
+    sa.Column("occupation", sa.Text),
+    sa.Column("sector", sa.Text),
+    sa.Column("skills", ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("languages", ARRAY(sa.Text), nullable=False, server_default=sa.text("'{}'")),
+    sa.Column("city", sa.Text),
+    sa.Column("bio", sa.Text),
+    sa.Column("education_level", sa.Text),
+    sa.Column("years_abroad", sa.SmallInteger),
+    sa.Column("willing_to_mentor", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("willing_to_invest", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("photo_url", sa.Text),
+    sa.Column("visibility", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("registered_at", TZ, nullable=False),
+    sa.Column("updated_at", TZ, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
+    # Case-insensitive uniqueness lives in the database so concurrent sign-ups cannot race.
+    sa.Index("uq_members_email_lower", sa.func.lower(sa.column("email")), unique=True),
+)
+
+refresh_tokens = sa.Table(
+    "refresh_tokens",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column(
+        "member_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    # All tokens rotated from one login share a family; reuse of a spent one revokes it all.
+    sa.Column("family_id", UUID(as_uuid=True), nullable=False, index=True),
+    # SHA-256 of the opaque token: a database leak does not hand out sessions.
+    sa.Column("token_hash", sa.Text, nullable=False, unique=True),
+    sa.Column("issued_at", TZ, nullable=False),
+    sa.Column("expires_at", TZ, nullable=False),
+    sa.Column("used_at", TZ),
+    sa.Column("revoked_at", TZ),
+    sa.Column("replaced_by", UUID(as_uuid=True)),
+)
+
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "member_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("version", sa.Text, nullable=False),
+    sa.Column("granted_at", TZ, nullable=False),
+    sa.Column("withdrawn_at", TZ),
+    sa.UniqueConstraint("member_id", "kind", "version"),
+)
+
+outbox = outbox_table(metadata)
+inbox = inbox_table(metadata)
