@@ -63,7 +63,9 @@ def test_no_secret_is_committed(rendered: dict[str, Rendered], target: str) -> N
     for workload in workloads(rendered[target]):
         for container in pod_spec(workload)["containers"]:
             secret_refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
-            assert secret_refs, f"{workload['metadata']['name']}: secrets come from a Secret"
+            # The shared gateway token, plus the component's own secrets where it has any.
+            assert secret_refs[0] == "platform-secrets", workload["metadata"]["name"]
+            assert set(secret_refs[1:]) <= {"members-secrets"}
             # Secret values never sit in the manifests themselves.
             for env in container.get("env", []):
                 assert "value" not in env or not re.search("KEY|TOKEN|PASSWORD|SECRET", env["name"])
@@ -205,9 +207,14 @@ def test_only_the_gateway_reaches_subgraphs(rendered: dict[str, Rendered], targe
                 assert rule.get("from"), "a subgraph never accepts traffic from anywhere"
                 for peer in rule["from"]:
                     if "podSelector" in peer:
-                        # Pods in this namespace: only the gateway's.
+                        # Pods in this namespace: only the gateway's, except that every
+                        # subgraph fetches the members service's JWKS to verify tokens.
                         assert "namespaceSelector" not in peer
-                        assert matches(peer["podSelector"]["matchLabels"], gateway_labels)
+                        peer_labels = peer["podSelector"]["matchLabels"]
+                        jwks = deployment["metadata"]["name"] == "members" and peer_labels == {
+                            "app.kubernetes.io/component": "subgraph"
+                        }
+                        assert jwks or matches(peer_labels, gateway_labels), policy["metadata"]
                     else:
                         # Other namespaces: only the monitoring one, for /metrics.
                         assert peer["namespaceSelector"]["matchLabels"] == {
@@ -272,8 +279,12 @@ def test_environments_get_their_settings(rendered: dict[str, Rendered]) -> None:
     assert _config(prod, "gateway-config")["GATEWAY_ENVIRONMENT"] == "prod"
     # Real Kafka everywhere in a cluster: idempotent producers on.
     for r in (dev, prod):
+        platform = _config(r, "platform-config")
+        assert platform["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
+        assert platform["KOPANO_JWKS_URL"] == (
+            f"http://members:{PORTS['members']}/.well-known/jwks.json"
+        )
         members = _config(r, "members-config")
-        assert members["KAFKA_ENABLE_IDEMPOTENCE"] == "true"
         assert members["MEMBERS_PORT"] == str(PORTS["members"])
         assert members["MEMBERS_HOST"] == "0.0.0.0"
         assert _config(r, "gateway-config")["GATEWAY_SUBGRAPH_URL_MEMBERS"] == (
