@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
 
-from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
-from kopano.auth import Principal, TokenVerifier, principal_from_request
+from kopano.auth import Principal
 from kopano.errors import Unauthenticated
+from kopano.web import RequestContext
 from members.domain.model import Member
 from members.domain.visibility import Relation
 from members.use_cases import MembersService, require_member_id
 
-_UNRESOLVED: Any = object()
-
 
 @dataclass
 class MembersContext:
-    request: Request
+    base: RequestContext
     service: MembersService
-    verifier: TokenVerifier
     member_loader: DataLoader[uuid.UUID, Member | None] = field(init=False)
-    _principal: Principal | None = field(default=_UNRESOLVED, init=False)
+    # Set by register/login/refresh: the response describes the caller's own account.
+    acting_as: uuid.UUID | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         # A new loader per request: batching within one request, no cross-request cache.
@@ -36,14 +33,17 @@ class MembersContext:
 
     async def principal(self) -> Principal | None:
         """The verified caller, None when anonymous; a bad or expired token raises."""
-        if self._principal is _UNRESOLVED:
-            self._principal = await principal_from_request(self.request, self.verifier)
-        return self._principal
+        if self.base.auth_error is not None:
+            raise self.base.auth_error
+        principal: Principal | None = self.base.principal
+        return principal
 
     async def member_id(self) -> uuid.UUID:
         return require_member_id(await self.principal())
 
     async def viewer_id(self) -> uuid.UUID | None:
+        if self.acting_as is not None:
+            return self.acting_as
         principal = await self.principal()
         if principal is None:
             return None

@@ -274,15 +274,20 @@ class Mutation:
                 consent_version=input.consent_version,
             )
         )
+        info.context.acting_as = member.id
         return MemberType.from_model(member)
 
     @strawberry.mutation
     async def login(self, info: Ctx, email: str, password: str) -> AuthPayload:
-        return AuthPayload.from_tokens(await info.context.service.login(email, password))
+        tokens = await info.context.service.login(email, password)
+        info.context.acting_as = tokens.member_id
+        return AuthPayload.from_tokens(tokens)
 
     @mutation("Exchange a refresh token for new tokens (it rotates).")
     async def refresh_token(self, info: Ctx, refresh_token: str) -> AuthPayload:
-        return AuthPayload.from_tokens(await info.context.service.refresh(refresh_token))
+        tokens = await info.context.service.refresh(refresh_token)
+        info.context.acting_as = tokens.member_id
+        return AuthPayload.from_tokens(tokens)
 
     @mutation("End the session the refresh token belongs to.")
     async def logout(self, info: Ctx, refresh_token: str) -> bool:

@@ -20,5 +20,10 @@ class MembersSettings(BaseServiceSettings, PostgresSettingsMixin, SigningKeySett
     consent_version: str = "2026-01"
     # CloudEvents `source` of everything this service publishes.
     event_source: str = "/kopano/members"
+    # argon2id cost (OWASP defaults); tests lower it to keep suites fast.
+    password_hash_memory_kib: int = Field(default=19 * 1024, ge=1024)
+    password_hash_time_cost: int = Field(default=2, ge=1)
+    # Topic of member events (tests point it at a per-test topic).
+    member_topic: str = "members.member"
     # Small-cell suppression threshold for the public statistics.
     statistics_min_cell: int = Field(default=5, ge=1)

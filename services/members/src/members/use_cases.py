@@ -53,6 +53,7 @@ class MembersService:
         consent_version: str,
         refresh_ttl: timedelta,
         event_source: str,
+        member_topic: str = events.MEMBER_TOPIC,
         clock: Clock = utc_now,
     ) -> None:
         self.uow = uow_factory
@@ -61,6 +62,7 @@ class MembersService:
         self.consent_version = consent_version
         self.refresh_ttl = refresh_ttl
         self.source = event_source
+        self.member_topic = member_topic
         self.clock = clock
 
     # ------------------------------------------------------------------ registration
@@ -74,7 +76,7 @@ class MembersService:
         async with self.uow() as uow:
             await uow.members.add(member)  # Conflict on a duplicate email (unique index)
             await uow.consents.add_many(member.id, model.consents_for(self.consent_version, now))
-            uow.publish(events.member_registered(member, self.source), events.MEMBER_TOPIC)
+            uow.publish(events.member_registered(member, self.source), self.member_topic)
             await uow.commit()
         return member
 
@@ -186,7 +188,7 @@ class MembersService:
             member = await self._active_for_update(uow, member_id)
             if member.apply_profile(changes, self.clock()):
                 await uow.members.update(member)
-                uow.publish(events.member_profile_updated(member, self.source), events.MEMBER_TOPIC)
+                uow.publish(events.member_profile_updated(member, self.source), self.member_topic)
                 await uow.commit()
         return member
 
