@@ -65,7 +65,8 @@ def test_no_secret_is_committed(rendered: dict[str, Rendered], target: str) -> N
             secret_refs = [e["secretRef"]["name"] for e in container["envFrom"] if "secretRef" in e]
             # The shared gateway token, plus the component's own secrets where it has any.
             assert secret_refs[0] == "platform-secrets", workload["metadata"]["name"]
-            assert set(secret_refs[1:]) <= {"members-secrets"}
+            component = workload["metadata"]["name"].removesuffix("-migrate")
+            assert set(secret_refs[1:]) <= {f"{component}-secrets"}
             # Secret values never sit in the manifests themselves.
             for env in container.get("env", []):
                 assert "value" not in env or not re.search("KEY|TOKEN|PASSWORD|SECRET", env["name"])
