@@ -1,0 +1,156 @@
+"""Where the test servers come from: an env URL, an embedded server, or testcontainers."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from kopano.devstack import pg
+from kopano.devstack._process import PortInUseError, free_port
+from kopano.devstack.embedded import (
+    EmbeddedKafka,
+    EmbeddedMongo,
+    EmbeddedPostgres,
+    EmbeddedServer,
+    EmbeddedServerError,
+    make_temp_dir,
+    remove_dir,
+)
+
+S = TypeVar("S", bound=EmbeddedServer)
+
+_TRUTHY = {"1", "true", "yes", "on"}
+
+
+def use_testcontainers() -> bool:
+    return os.environ.get("KOPANO_TESTCONTAINERS", "").strip().lower() in _TRUTHY
+
+
+@dataclass(frozen=True)
+class KafkaServer:
+    bootstrap_servers: str
+    supports_idempotence: bool
+
+
+def _start_on_free_port(make: Callable[[int], S], attempts: int = 3) -> S:
+    """Start a server on a free port, retrying if another process grabbed it meanwhile."""
+    last: Exception | None = None
+    for _ in range(attempts):
+        server = make(free_port())
+        try:
+            server.start()
+        except (PortInUseError, EmbeddedServerError) as exc:
+            last = exc
+            continue
+        return server
+    assert last is not None
+    raise last
+
+
+@contextlib.contextmanager
+def postgres_server_url() -> Iterator[str]:
+    """Admin URL (asyncpg form) of a PostgreSQL server for the test session."""
+    env_url = os.environ.get("TEST_DATABASE_URL")
+    if env_url:
+        yield pg.plain_url(env_url)
+        return
+    if use_testcontainers():
+        from kopano.testing import containers
+
+        with containers.postgres() as url:
+            yield url
+        return
+    tmp = make_temp_dir("kopano-test-pg-")
+    try:
+        server = _start_on_free_port(
+            lambda port: EmbeddedPostgres(
+                tmp / "data", port, durable=False, log_path=tmp / "postgresql.log"
+            )
+        )
+        try:
+            yield server.url
+        finally:
+            server.stop()
+    finally:
+        remove_dir(tmp)
+
+
+@contextlib.contextmanager
+def kafka_server() -> Iterator[KafkaServer]:
+    env_servers = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS")
+    idempotence_env = os.environ.get("TEST_KAFKA_ENABLE_IDEMPOTENCE")
+    if env_servers:
+        supported = idempotence_env is None or idempotence_env.strip().lower() in _TRUTHY
+        yield KafkaServer(env_servers, supported)
+        return
+    if use_testcontainers():
+        from kopano.testing import containers
+
+        with containers.kafka() as servers:
+            yield KafkaServer(servers, True)
+        return
+    server = _start_on_free_port(lambda port: EmbeddedKafka(port))
+    try:
+        yield KafkaServer(server.bootstrap_servers, EmbeddedKafka.supports_idempotence)
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def mongodb_server() -> Iterator[str]:
+    env_url = os.environ.get("TEST_MONGODB_URL")
+    if env_url:
+        yield env_url
+        return
+    if use_testcontainers():
+        from kopano.testing import containers
+
+        with containers.mongodb() as url:
+            yield url
+        return
+    log_dir: Path = make_temp_dir("kopano-test-mongo-")
+    try:
+        server = _start_on_free_port(
+            lambda port: EmbeddedMongo(
+                None, port, cache_size="128M", log_path=log_dir / "mongodb.log"
+            )
+        )
+        try:
+            yield server.url
+        finally:
+            server.stop()
+    finally:
+        remove_dir(log_dir)
+
+
+def create_topics(bootstrap_servers: str, names: Sequence[str], *, partitions: int = 1) -> None:
+    """Create topics (idempotently) so tests work on brokers without auto-creation."""
+
+    async def _create() -> None:
+        from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+        from aiokafka.errors import TopicAlreadyExistsError
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+        await admin.start()
+        try:
+            topics = [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in names]
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(topics)
+        finally:
+            await admin.close()
+
+    pg.run_sync(_create())
+
+
+def drop_mongo_database(url: str, name: str) -> None:
+    from pymongo import MongoClient
+
+    client: MongoClient[dict[str, Any]] = MongoClient(url, serverSelectionTimeoutMS=5000)
+    try:
+        client.drop_database(name)
+    finally:
+        client.close()
