@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
 
 import httpx
 import pytest
+from members_gql import make_settings
 from starlette.applications import Starlette
 
 from kopano.auth import SigningKey
@@ -39,25 +39,10 @@ async def migrated_database_url(fresh_database_url: str) -> str:
     return fresh_database_url
 
 
-def make_settings(database_url: str, signing_key_pem: str, **overrides: Any) -> MembersSettings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "environment": "test",
-        "signing_key_pem": signing_key_pem,
-        "relay_enabled": False,
-        "consumers_enabled": False,
-        # Cheap argon2 parameters: the suite hashes hundreds of passwords.
-        "password_hash_memory_kib": 1024,
-        "password_hash_time_cost": 1,
-        "database_pool_size": 3,
-    }
-    values.update(overrides)
-    return MembersSettings(**values)
-
-
 @pytest.fixture
 def members_settings(shared_members_database: str, signing_key_pem: str) -> MembersSettings:
-    return make_settings(shared_members_database, signing_key_pem)
+    settings: MembersSettings = make_settings(shared_members_database, signing_key_pem)
+    return settings
 
 
 @pytest.fixture

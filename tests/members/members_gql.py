@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from members.settings import MembersSettings
+
 PASSWORD = "a sturdy passphrase 42"
 
 REGISTER = """
@@ -97,3 +99,19 @@ async def signed_up(client: httpx.AsyncClient, **overrides: Any) -> tuple[dict[s
     member = await register(client, **overrides)
     tokens = await login(client, member["_input"]["email"])
     return member, tokens["accessToken"]
+
+
+def make_settings(database_url: str, signing_key_pem: str, **overrides: Any) -> MembersSettings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "signing_key_pem": signing_key_pem,
+        "relay_enabled": False,
+        "consumers_enabled": False,
+        # Cheap argon2 parameters: the suite hashes hundreds of passwords.
+        "password_hash_memory_kib": 1024,
+        "password_hash_time_cost": 1,
+        "database_pool_size": 3,
+    }
+    values.update(overrides)
+    return MembersSettings(**values)
