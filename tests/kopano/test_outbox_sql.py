@@ -112,11 +112,15 @@ async def test_committed_event_is_published_once_and_rolled_back_one_never(
     async with engine.begin() as conn:
         await conn.execute(members.insert().values(id="m-1", name="Palesa"))
         await add_to_outbox(conn, committed, unique_topic)
-    with pytest.raises(RuntimeError):
+
+    async def failing_use_case() -> None:
         async with engine.begin() as conn:
             await conn.execute(members.insert().values(id="m-2", name="Thabo"))
             await add_to_outbox(conn, rolled_back, unique_topic)
             raise RuntimeError("use case failed after writing")
+
+    with pytest.raises(RuntimeError):
+        await failing_use_case()
 
     relay = _relay(engine, kafka_bootstrap, kafka_supports_idempotence, poll_interval=0.05)
     await relay.start()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -92,6 +92,7 @@ class IdempotentConsumer:
         max_batch: int = 200,
         consumer: AIOKafkaConsumer | None = None,
         producer: AIOKafkaProducer | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -117,6 +118,7 @@ class IdempotentConsumer:
             group_id=group_id,
             bootstrap_servers=bootstrap_servers,
             max_poll_records=max_batch,
+            **dict(consumer_options or {}),
         )
         self.producer = producer or create_producer(
             settings,

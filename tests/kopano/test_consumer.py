@@ -1,0 +1,267 @@
+"""Idempotent consumer with the SQL inbox: redelivery, retries, dead-lettering (real servers)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from prometheus_client import REGISTRY
+from sqlalchemy import Column, Integer, MetaData, Table, Text, select
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from kopano.consumer import IdempotentConsumer, NonRetryableError
+from kopano.events import CloudEvent, to_kafka_record
+from kopano.outbox import SqlInbox, inbox_table
+
+pytestmark = pytest.mark.integration
+
+metadata = MetaData()
+effects = Table(
+    "effects",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", Text, nullable=False),
+)
+inbox = inbox_table(metadata)
+
+
+@pytest.fixture
+async def engine(fresh_database_url: str) -> AsyncIterator[AsyncEngine]:
+    eng = create_async_engine(fresh_database_url, pool_size=3)
+    async with eng.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+    yield eng
+    await eng.dispose()
+
+
+def _event(subject: str = "m-1", **data: Any) -> CloudEvent:
+    return CloudEvent.new("member.profile_updated", "/kopano/members", subject, data)
+
+
+async def _produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        for key, value, headers in records:
+            await producer.send_and_wait(topic, value, key=key, headers=headers)
+    finally:
+        await producer.stop()
+
+
+async def _read(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, bytes]]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        end = await consumer.end_offsets(tps)
+        records: list[ConsumerRecord[bytes, bytes]] = []
+        while [tp for tp in tps if await consumer.position(tp) < end[tp]]:
+            for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                records.extend(batch)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _wait_until(predicate: Callable[[], bool], what: str, limit: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def _committed(bootstrap: str, group: str, topic: str) -> int | None:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
+    await consumer.start()
+    try:
+        return await consumer.committed(TopicPartition(topic, 0))
+    finally:
+        await consumer.stop()
+
+
+async def _rewind(bootstrap: str, group: str, topic: str) -> None:
+    """Commit offset 0 for the group: as if it crashed before committing anything."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        enable_auto_commit=False,
+        session_timeout_ms=6000,
+        heartbeat_interval_ms=500,
+    )
+    await consumer.start()
+    try:
+        await consumer.getmany(timeout_ms=2000)  # joined the group once this returns
+        await consumer.commit({TopicPartition(topic, 0): 0})
+    finally:
+        await consumer.stop()
+
+
+async def _applied(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(effects.c.event_id))).scalars().all())
+
+
+def _consumer(
+    bootstrap: str,
+    idempotence: bool,
+    topic: str,
+    group: str,
+    handler: Callable[[CloudEvent, Any], Awaitable[None]],
+    inbox_: SqlInbox,
+    **kw: Any,
+) -> IdempotentConsumer:
+    return IdempotentConsumer(
+        topics=[topic],
+        group_id=group,
+        handler=handler,
+        inbox=inbox_,
+        bootstrap_servers=bootstrap,
+        enable_idempotence=idempotence,
+        # Short session: the embedded broker waits for a departed member's session to
+        # expire before the next one in the same group gets the partitions.
+        consumer_options={"session_timeout_ms": 6000, "heartbeat_interval_ms": 500},
+        **kw,
+    )
+
+
+async def test_redelivered_event_changes_nothing(
+    engine: AsyncEngine, kafka_bootstrap: str, kafka_supports_idempotence: bool, unique_topic: str
+) -> None:
+    event = _event(city="Leeds")
+    other = _event("m-2", city="Maseru")
+    record = to_kafka_record(event)
+    # The same event twice in a row (a producer retry), then another one.
+    await _produce(kafka_bootstrap, unique_topic, [record, record, to_kafka_record(other)])
+
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def apply(ev: CloudEvent, tx: AsyncSession) -> None:
+        assert isinstance(tx, AsyncSession)
+        tx.add_all([])  # the handler works through the inbox's session
+        await tx.execute(effects.insert().values(event_id=ev.id))
+
+    group = f"{unique_topic}-members"
+    consumer = _consumer(
+        kafka_bootstrap,
+        kafka_supports_idempotence,
+        unique_topic,
+        group,
+        apply,
+        SqlInbox(table=inbox, session_factory=sessions),
+    )
+    await consumer.start()
+    try:
+        await _wait_until(lambda: consumer.processed + consumer.duplicates == 3, "3 records")
+    finally:
+        await consumer.stop()
+    assert sorted(await _applied(engine)) == sorted([event.id, other.id])
+    assert consumer.duplicates == 1
+    assert await _committed(kafka_bootstrap, group, unique_topic) == 3
+
+    # A crash before the offset commit means everything is delivered again: no new effect.
+    await _rewind(kafka_bootstrap, group, unique_topic)
+    again = _consumer(
+        kafka_bootstrap,
+        kafka_supports_idempotence,
+        unique_topic,
+        group,
+        apply,
+        SqlInbox(table=inbox, session_factory=sessions),
+    )
+    await again.start()
+    try:
+        await _wait_until(lambda: again.duplicates == 3, "the redelivered records")
+    finally:
+        await again.stop()
+    assert again.processed == 0
+    assert sorted(await _applied(engine)) == sorted([event.id, other.id])
+
+
+async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
+    engine: AsyncEngine, kafka_bootstrap: str, kafka_supports_idempotence: bool, unique_topic: str
+) -> None:
+    first, poison, fatal, last = _event(n=1), _event(n=2), _event(n=3), _event(n=4)
+    garbage = (b"m-1", b"{not json", [("ce_id", b"x")])
+    await _produce(
+        kafka_bootstrap,
+        unique_topic,
+        [
+            to_kafka_record(first),
+            to_kafka_record(poison),
+            garbage,
+            to_kafka_record(fatal),
+            to_kafka_record(last),
+        ],
+    )
+    tries: dict[str, int] = {}
+
+    async def apply(ev: CloudEvent, tx: AsyncConnection) -> None:
+        tries[ev.id] = tries.get(ev.id, 0) + 1
+        # Written before failing: must be rolled back with the inbox row.
+        await tx.execute(effects.insert().values(event_id=ev.id))
+        if ev.id == poison.id:
+            raise ValueError("cannot apply this profile update")
+        if ev.id == fatal.id:
+            raise NonRetryableError("unknown member")
+
+    group = f"{unique_topic}-poison"
+    consumer = _consumer(
+        kafka_bootstrap,
+        kafka_supports_idempotence,
+        unique_topic,
+        group,
+        apply,
+        SqlInbox(engine, inbox),
+        max_attempts=3,
+        backoff_initial=0.01,
+    )
+    await consumer.start()
+    try:
+        await _wait_until(
+            lambda: consumer.processed == 2 and consumer.dead_lettered == 3, "all five records"
+        )
+    finally:
+        await consumer.stop()
+
+    assert sorted(await _applied(engine)) == sorted([first.id, last.id])
+    assert tries[poison.id] == 3  # bounded retries
+    assert tries[fatal.id] == 1  # not retried
+    assert await _committed(kafka_bootstrap, group, unique_topic) == 5
+
+    dead = await _read(kafka_bootstrap, f"{unique_topic}.dlq")
+    assert len(dead) == 3
+    by_offset = {int(dict(r.headers)["kopano_dlq_original_offset"]): r for r in dead}
+    assert sorted(by_offset) == [1, 2, 3]
+    poisoned = dict(by_offset[1].headers)
+    assert poisoned["ce_id"] == poison.id.encode()  # original headers kept
+    assert by_offset[1].key == b"m-1"
+    assert b"cannot apply this profile update" in poisoned["kopano_dlq_error"]
+    assert poisoned["kopano_dlq_error_type"] == b"builtins.ValueError"
+    assert poisoned["kopano_dlq_attempts"] == b"3"
+    assert poisoned["kopano_dlq_original_topic"] == unique_topic.encode()
+    assert poisoned["kopano_dlq_consumer_group"] == group.encode()
+    assert by_offset[2].value == b"{not json"
+    assert b"InvalidEvent" in dict(by_offset[2].headers)["kopano_dlq_error_type"]
+    assert dict(by_offset[3].headers)["kopano_dlq_attempts"] == b"1"
+
+    labels = {"group": group, "topic": unique_topic}
+    assert REGISTRY.get_sample_value("consumer_processed_total", labels) == 2
+    assert REGISTRY.get_sample_value("consumer_dead_lettered_total", labels) == 3
+    lag = REGISTRY.get_sample_value(
+        "consumer_lag", {"group": group, "topic": unique_topic, "partition": "0"}
+    )
+    assert lag == 0
