@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -88,14 +89,37 @@ def test_credentials_never_logged(json_output: io.StringIO) -> None:
     assert "[redacted]" in second["event"]
 
 
-def test_exceptions_are_structured(json_output: io.StringIO) -> None:
+def check_password(password: str) -> None:
+    hashed = "argon-" + password
+    raise ValueError(f"cannot compare {len(hashed)} bytes")
+
+
+def test_exceptions_are_structured_without_locals(json_output: io.StringIO) -> None:
+    secret = f"pw-{uuid.uuid4().hex}"  # built at run time: not in any source line
     try:
-        raise ValueError("bad thing")
+        check_password(secret)
     except ValueError:
         get_logger("kopano.test").exception("job.failed")
     (line,) = lines(json_output)
     assert line["event"] == "job.failed"
     assert line["exception"][0]["exc_type"] == "ValueError"
+    assert secret not in json_output.getvalue()
+
+
+def test_dev_tracebacks_without_locals(monkeypatch: pytest.MonkeyPatch) -> None:
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", buffer)
+    configure_logging("logtest", "INFO", json_logs=False)
+    secret = f"pw-{uuid.uuid4().hex}"
+    try:
+        try:
+            check_password(secret)
+        except ValueError:
+            get_logger("kopano.test").exception("job.failed")
+    finally:
+        configure_logging("logtest", "INFO", json_logs=True)
+    assert "check_password" in buffer.getvalue()
+    assert secret not in buffer.getvalue()
 
 
 def test_redact_processor_directly() -> None:

@@ -130,12 +130,15 @@ def configure_logging(
         redact,
     ]
     renderer: Any
+    # Tracebacks never carry frame locals: a local may hold a password or a token.
     if json_logs:
-        exception_step: Any = structlog.processors.dict_tracebacks
+        exception_step: Any = structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        )
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     else:
         exception_step = structlog.dev.set_exc_info
-        renderer = structlog.dev.ConsoleRenderer()
+        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
 
     structlog.configure(
         processors=[
