@@ -136,9 +136,8 @@ async def test_late_committing_transaction_is_still_published(
         async with db.client.start_session() as slow:
             await slow.start_transaction()
             await outbox.add(early, unique_topic, session=slow)  # the smaller _id, still open
-            async with db.client.start_session() as fast:
-                async with await fast.start_transaction():
-                    await outbox.add(late, unique_topic, session=fast)
+            async with db.client.start_session() as fast, await fast.start_transaction():
+                await outbox.add(late, unique_topic, session=fast)
             assert await relay.run_until_empty() == 1
             await slow.commit_transaction()
         assert await relay.run_until_empty() == 1
