@@ -10,8 +10,10 @@ import pytest
 from deploy_support import (
     K8S,
     OVERLAYS,
+    REPO,
     STAND_IN_SUPERGRAPH,
-    SUPERGRAPH_COPY,
+    SUPERGRAPH,
+    SUPERGRAPH_KUSTOMIZATION,
     Rendered,
     kustomize,
 )
@@ -20,13 +22,17 @@ from deploy_support import (
 @pytest.fixture(scope="session")
 def k8s_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, bool]]:
     """deploy/k8s itself, or a temporary copy with a stand-in supergraph if none is committed."""
-    if SUPERGRAPH_COPY.is_file():
+    if SUPERGRAPH.is_file():
         yield K8S, True
         return
-    copy = tmp_path_factory.mktemp("k8s") / "k8s"
-    shutil.copytree(K8S, copy)
-    (copy / "base" / "gateway" / "supergraph.graphql").write_text(STAND_IN_SUPERGRAPH)
-    yield copy, False
+    # The same layout, so the base's relative reference to gateway/ still resolves.
+    tree = tmp_path_factory.mktemp("repo")
+    shutil.copytree(K8S, tree / K8S.relative_to(REPO))
+    gateway = tree / SUPERGRAPH.parent.relative_to(REPO)
+    gateway.mkdir()
+    shutil.copy(SUPERGRAPH_KUSTOMIZATION, gateway)
+    (gateway / SUPERGRAPH.name).write_text(STAND_IN_SUPERGRAPH)
+    yield tree / K8S.relative_to(REPO), False
 
 
 @pytest.fixture(scope="session")

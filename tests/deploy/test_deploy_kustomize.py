@@ -7,11 +7,13 @@ import re
 
 import kubernetes_validate
 import pytest
+import yaml
 from deploy_support import (
+    K8S,
     OVERLAYS,
     PORTS,
     SUPERGRAPH,
-    SUPERGRAPH_COPY,
+    SUPERGRAPH_KUSTOMIZATION,
     Rendered,
     matches,
     pod_spec,
@@ -251,20 +253,19 @@ def test_supergraph_configmap_holds_the_committed_supergraph(rendered: dict[str,
             "stand-in schema, so the ConfigMap's content cannot be compared"
         )
     for target, r in rendered.items():
-        assert r.real_supergraph, "deploy/k8s/base/gateway/supergraph.graphql is missing"
+        assert r.real_supergraph
         content = r.configmap("gateway-supergraph")["data"]["supergraph.graphql"]
-        assert content == SUPERGRAPH.read_text(), f"{target}: run python deploy/sync_supergraph.py"
+        assert content == SUPERGRAPH.read_text(), target
 
 
-def test_supergraph_copy_is_in_step_with_the_gateway() -> None:
-    if SUPERGRAPH.is_file():
-        assert SUPERGRAPH_COPY.is_file(), "run python deploy/sync_supergraph.py"
-        assert SUPERGRAPH_COPY.read_bytes() == SUPERGRAPH.read_bytes(), (
-            "deploy/k8s/base/gateway/supergraph.graphql is stale: run python deploy/sync_supergraph.py"
-        )
-    else:
-        # No copy without an original: a leftover would deploy a schema nobody maintains.
-        assert not SUPERGRAPH_COPY.exists()
+def test_supergraph_configmap_is_generated_beside_the_supergraph() -> None:
+    # kustomize's default load restrictor: the generator must sit in the file's own folder.
+    kustomization = yaml.safe_load(SUPERGRAPH_KUSTOMIZATION.read_text())
+    (generator,) = kustomization["configMapGenerator"]
+    assert generator == {"name": "gateway-supergraph", "files": [SUPERGRAPH.name]}
+    base = yaml.safe_load((K8S / "base/gateway/kustomization.yaml").read_text())
+    included = [(K8S / "base/gateway" / r).resolve() for r in base["resources"]]
+    assert SUPERGRAPH_KUSTOMIZATION.parent in included
 
 
 def _config(r: Rendered, prefix: str) -> dict[str, str]:
