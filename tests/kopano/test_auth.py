@@ -442,3 +442,57 @@ def test_new_refresh_token() -> None:
     assert digest == hashlib.sha256(token.encode()).hexdigest()
     assert hash_refresh_token(token) == digest
     assert new_refresh_token()[0] != token
+
+
+# --------------------------------------------------------------------------- verification cache
+
+
+class CountingJwks(StaticJwks):
+    def __init__(self, jwks: dict[str, Any]) -> None:
+        super().__init__(jwks)
+        self.lookups = 0
+
+    async def keys(self) -> Any:
+        self.lookups += 1
+        return await super().keys()
+
+
+async def test_verified_tokens_are_cached_until_expiry(
+    issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    jwks = CountingJwks(issuer.jwks())
+    verifier = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE)
+    token = issuer.issue_access_token("member-1", roles=["member"])
+    first = await verifier.verify(token)
+    assert await verifier.verify(token) is first
+    assert jwks.lookups == 1
+
+    # A token differing in one byte is never answered from the cache.
+    await rejected(verifier, token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1])
+
+    # Past its expiry the cached entry is dropped and the token verified again.
+    assert first.expires_at is not None
+    later = first.expires_at.timestamp() + 3600
+    monkeypatch.setattr("kopano.auth.time.time", lambda: later)
+    lookups = jwks.lookups
+    await verifier.verify(token)
+    assert jwks.lookups == lookups + 1
+
+
+async def test_cache_is_bounded_and_can_be_disabled(issuer: TokenIssuer) -> None:
+    jwks = CountingJwks(issuer.jwks())
+    verifier = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, cache_size=2)
+    tokens = [issuer.issue_access_token(f"m{i}") for i in range(3)]
+    for token in tokens:
+        await verifier.verify(token)
+    assert jwks.lookups == 3
+    await verifier.verify(tokens[2])
+    await verifier.verify(tokens[1])
+    assert jwks.lookups == 3
+    await verifier.verify(tokens[0])  # evicted: verified again
+    assert jwks.lookups == 4
+
+    uncached = TokenVerifier(jwks, issuer=ISSUER, audience=AUDIENCE, cache_size=0)
+    await uncached.verify(tokens[0])
+    await uncached.verify(tokens[0])
+    assert jwks.lookups == 6

@@ -187,6 +187,27 @@ async def test_validation_and_parse_errors(client: httpx.AsyncClient) -> None:
     assert error["message"].startswith("Syntax Error")
 
 
+async def test_cached_documents_keep_their_error_codes(client: httpx.AsyncClient) -> None:
+    # Parsing and validation are cached per document: repeats must answer the same.
+    for _ in range(3):
+        (error,) = (await gql(client, "{ hello alsoNope }"))["errors"]
+        assert error["extensions"] == {"code": "GRAPHQL_VALIDATION_FAILED"}
+        assert await gql(client, "{ hello }") == {"data": {"hello": "world"}}
+        (error,) = (await gql(client, "{ boom }"))["errors"]
+        assert error["extensions"] == {"code": "INTERNAL"}
+
+
+def test_kit_extensions_are_added_once() -> None:
+    schema = make_schema()
+    create_service_app(settings=settings(), schema=schema)
+    create_service_app(settings=settings(), schema=schema)
+    names = [getattr(ext, "__name__", "") for ext in schema.extensions]
+    assert names.count("MaskErrors") == 1
+    assert names.count("GatewayOnlyFederation") == 1
+    assert names.count("_parser_cache") == 1
+    assert names.count("_validation_cache") == 1
+
+
 async def test_invalid_variable_is_bad_user_input(client: httpx.AsyncClient) -> None:
     body = await gql(client, "query Q($n: Int!) { echo(n: $n) }", {"n": "many"})
     (error,) = body["errors"]

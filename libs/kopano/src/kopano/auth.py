@@ -18,6 +18,7 @@ import os
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -429,6 +430,7 @@ class TokenVerifier:
         leeway: timedelta | float = timedelta(seconds=10),
         *,
         max_token_bytes: int = MAX_TOKEN_BYTES,
+        cache_size: int = 4096,
     ) -> None:
         unsafe = {a for a in algorithms if a.lower() == "none" or a.upper().startswith("HS")}
         if unsafe:
@@ -441,12 +443,34 @@ class TokenVerifier:
         self.algorithms = tuple(algorithms)
         self.leeway = leeway.total_seconds() if isinstance(leeway, timedelta) else float(leeway)
         self.max_token_bytes = max_token_bytes
+        # Verified tokens by SHA-256: a client sends the same token on every request
+        # until it expires, and a signature check is the costly part. A hit only
+        # ever returns what a full verification returned, still re-checked for expiry.
+        self._cache_size = cache_size
+        self._cache: OrderedDict[bytes, Principal] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         if not token:
             raise Unauthenticated("missing access token")
         if len(token) > self.max_token_bytes:
             raise Unauthenticated("access token too large")
+        if self._cache_size <= 0:
+            return await self._verify(token)
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        cached = self._cache.get(digest)
+        if cached is not None:
+            expires_at = cached.expires_at
+            if expires_at is not None and expires_at.timestamp() + self.leeway > time.time():
+                self._cache.move_to_end(digest)
+                return cached
+            del self._cache[digest]
+        principal = await self._verify(token)
+        self._cache[digest] = principal
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> Principal:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

@@ -46,7 +46,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.types import ExecutionResult
@@ -226,15 +226,37 @@ class GatewayOnlyFederation(SchemaExtension):
         yield
 
 
-def _ensure_extensions(schema: strawberry.Schema, guard_federation: bool) -> None:
+# Distinct documents kept parsed and validated; clients send a handful of operations.
+DOCUMENT_CACHE_SIZE = 512
+
+
+def _parser_cache() -> SchemaExtension:
+    return ParserCache(maxsize=DOCUMENT_CACHE_SIZE)
+
+
+def _validation_cache() -> SchemaExtension:
+    return ValidationCache(maxsize=DOCUMENT_CACHE_SIZE)
+
+
+def _ensure_extensions(
+    schema: strawberry.Schema, *, guard_federation: bool, cache_documents: bool
+) -> None:
     # The schema is the service's; the kit only appends what every service needs.
-    wanted: list[type[SchemaExtension]] = [MaskErrors]
-    if guard_federation:
-        wanted.append(GatewayOnlyFederation)
     present = tuple(schema.extensions)
-    missing = [ext for ext in wanted if ext not in present]
-    if missing:
-        schema.extensions = (*present, *missing)
+    wanted: list[Any] = []
+    if MaskErrors not in present:
+        wanted.append(MaskErrors)
+    if guard_federation and GatewayOnlyFederation not in present:
+        wanted.append(GatewayOnlyFederation)
+    caching = (ParserCache, ValidationCache, _parser_cache, _validation_cache)
+    if cache_documents and not any(
+        ext in caching or isinstance(ext, ParserCache | ValidationCache) for ext in present
+    ):
+        # Parsing and validating dominate a small query's cost; both depend only
+        # on the document text and the schema, so they are cached (bounded LRU).
+        wanted.extend([_parser_cache, _validation_cache])
+    if wanted:
+        schema.extensions = (*present, *wanted)
 
 
 # --------------------------------------------------------------------------- GraphQL view
@@ -408,6 +430,7 @@ def create_service_app(
     routes: Sequence[BaseRoute] = (),
     token_verifier: TokenVerifier | None = None,
     guard_federation: bool = True,
+    cache_documents: bool = True,
     graphql_path: str = "/graphql",
 ) -> Starlette:
     """Build a service's Starlette app (see the module docstring).
@@ -419,7 +442,8 @@ def create_service_app(
     ``token_verifier`` defaults to one that reads ``settings.jwks_url``. With
     ``guard_federation`` the subgraph answers ``_service``/``_entities`` only to
     callers presenting ``X-Kopano-Gateway-Token`` (anyone in dev/test when
-    ``gateway_token`` is unset).
+    ``gateway_token`` is unset). With ``cache_documents`` parsed and validated
+    documents are kept in a bounded LRU cache.
     """
     checks = dict(readiness_checks or {})
     jwks_provider: HttpJwksProvider | None = None
@@ -505,7 +529,9 @@ def create_service_app(
         Route("/metrics", metrics, methods=["GET"]),
     ]
     if schema is not None:
-        _ensure_extensions(schema, guard_federation)
+        _ensure_extensions(
+            schema, guard_federation=guard_federation, cache_documents=cache_documents
+        )
         view = _GraphQLView(schema, build_context=build_context, graphiql=settings.graphiql_enabled)
         all_routes.append(Route(graphql_path, cast(Any, view), methods=["GET", "POST"]))
     all_routes.extend(routes)
