@@ -17,6 +17,7 @@ from kopano.devstack.embedded import (
     EmbeddedPostgres,
     EmbeddedServer,
     EmbeddedServerError,
+    default_template_dir,
     make_temp_dir,
     remove_dir,
 )
@@ -68,7 +69,11 @@ def postgres_server_url() -> Iterator[str]:
     try:
         server = _start_on_free_port(
             lambda port: EmbeddedPostgres(
-                tmp / "data", port, durable=False, log_path=tmp / "postgresql.log"
+                tmp / "data",
+                port,
+                durable=False,
+                log_path=tmp / "postgresql.log",
+                template_dir=default_template_dir(),
             )
         )
         try:
