@@ -115,3 +115,30 @@ def make_settings(database_url: str, signing_key_pem: str, **overrides: Any) -> 
     }
     values.update(overrides)
     return MembersSettings(**values)
+
+
+def outbox_event(row: Any) -> Any:
+    """Rebuild the CloudEvent of an outbox row (headers + payload) for schema checks."""
+    import orjson
+
+    from kopano.events import CloudEvent, parse_time
+
+    headers = row.headers
+    return CloudEvent(
+        id=headers["ce_id"],
+        source=headers["ce_source"],
+        type=headers["ce_type"],
+        subject=headers["ce_subject"],
+        time=parse_time(headers["ce_time"]),
+        data=orjson.loads(row.payload),
+    )
+
+
+async def make_admin(client: httpx.AsyncClient, app: Any) -> tuple[dict[str, Any], str]:
+    """A member promoted through the operator command path, then logged in (token has the role)."""
+    from members.service.admin import grant_role_from_cli
+
+    member = await register(client, fullName="Ntate Admin")
+    await grant_role_from_cli(app.state.members.services.config, member["_input"]["email"], "admin")
+    tokens = await login(client, member["_input"]["email"])
+    return member, tokens["accessToken"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from members.settings import MembersSettings
@@ -16,6 +17,9 @@ def main(argv: list[str] | None = None) -> int:
     serve = sub.add_parser("serve", help="run the service and its outbox relay")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    grant = sub.add_parser("grant-role", help="give a member a role (bootstrap the first admin)")
+    grant.add_argument("email")
+    grant.add_argument("role", choices=["member", "moderator", "official", "admin"])
     args = parser.parse_args(argv)
 
     settings = MembersSettings()
@@ -25,6 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         upgrade(settings.database_url, args.revision)
         return 0
 
+    if args.command == "grant-role":
+        return asyncio.run(_grant_role(settings, args.email, args.role))
+
     from kopano.web import serve as run
     from members.app import create_app
 
@@ -33,6 +40,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.port:
         settings.port = args.port
     run(create_app(settings), settings)
+    return 0
+
+
+async def _grant_role(settings: MembersSettings, email: str, role: str) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from members.service.admin import grant_role_from_cli
+    from members.service.common import ServiceConfig
+    from members.unit_of_work import UnitOfWorkFactory
+
+    engine = create_async_engine(settings.database_url)
+    try:
+        config = ServiceConfig(uow=UnitOfWorkFactory(engine), event_source=settings.event_source)
+        member = await grant_role_from_cli(config, email, role)
+    finally:
+        await engine.dispose()
+    print(f"{member.id}: roles {sorted(r.value for r in member.roles)}")
     return 0
 
 

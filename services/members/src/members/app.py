@@ -14,13 +14,16 @@ from starlette.routing import Route
 from kopano.auth import PasswordHasher, StaticJwks, TokenIssuer, TokenVerifier
 from kopano.kafka import create_producer
 from kopano.outbox import OutboxRelay, SqlOutboxStore
-from kopano.web import RequestContext, create_service_app, database_check
+from kopano.web import RequestContext, create_service_app, database_check, kafka_check
 from members.adapters import tables as t
 from members.context import MembersContext
 from members.schema import build_schema
+from members.service import Services
+from members.service.accounts import MembersService
+from members.service.admin import AdminService
+from members.service.common import ServiceConfig
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
-from members.use_cases import MembersService
 
 
 @dataclass
@@ -29,7 +32,7 @@ class MembersRuntime:
 
     settings: MembersSettings
     engine: AsyncEngine
-    service: MembersService
+    services: Services
     issuer: TokenIssuer
     verifier: TokenVerifier
     relay: OutboxRelay | None = None
@@ -54,16 +57,27 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
         memory_cost_kib=settings.password_hash_memory_kib,
         time_cost=settings.password_hash_time_cost,
     )
-    service = MembersService(
-        UnitOfWorkFactory(engine),
-        hasher,
-        issuer,
-        consent_version=settings.consent_version,
-        refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+    config = ServiceConfig(
+        uow=UnitOfWorkFactory(engine),
         event_source=settings.event_source,
         member_topic=settings.member_topic,
+        organisation_topic=settings.organisation_topic,
+        connection_topic=settings.connection_topic,
     )
-    return MembersRuntime(settings, engine, service, issuer, verifier)
+    services = Services(
+        config=config,
+        accounts=MembersService(
+            config.uow,
+            hasher,
+            issuer,
+            consent_version=settings.consent_version,
+            refresh_ttl=timedelta(days=settings.refresh_token_ttl_days),
+            event_source=settings.event_source,
+            member_topic=settings.member_topic,
+        ),
+        admin=AdminService(config),
+    )
+    return MembersRuntime(settings, engine, services, issuer, verifier)
 
 
 def create_app(settings: MembersSettings | None = None) -> Starlette:
@@ -72,7 +86,7 @@ def create_app(settings: MembersSettings | None = None) -> Starlette:
     schema = build_schema()
 
     def context_getter(base: RequestContext) -> MembersContext:
-        return MembersContext(base=base, service=runtime.service)
+        return MembersContext(base=base, services=runtime.services)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(runtime.issuer.jwks(), headers={"Cache-Control": "public, max-age=300"})
@@ -92,11 +106,15 @@ def create_app(settings: MembersSettings | None = None) -> Starlette:
             runtime.relay = None
         await runtime.engine.dispose()
 
+    checks = {"database": database_check(runtime.engine)}
+    if settings.relay_enabled:
+        checks["kafka"] = kafka_check(settings.kafka_bootstrap_servers)
+
     app = create_service_app(
         settings=settings,
         schema=schema,
         context_getter=context_getter,
-        readiness_checks={"database": database_check(runtime.engine)},
+        readiness_checks=checks,
         token_verifier=runtime.verifier,
         on_startup=[start_relay],
         on_shutdown=[stop],

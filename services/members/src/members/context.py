@@ -12,13 +12,14 @@ from kopano.errors import Unauthenticated
 from kopano.web import RequestContext
 from members.domain.model import Member
 from members.domain.visibility import Relation
-from members.use_cases import MembersService, require_member_id
+from members.service import Services
+from members.service.common import Actor, require_member_id
 
 
 @dataclass
 class MembersContext:
     base: RequestContext
-    service: MembersService
+    services: Services
     member_loader: DataLoader[uuid.UUID, Member | None] = field(init=False)
     # Set by register/login/refresh: the response describes the caller's own account.
     acting_as: uuid.UUID | None = field(default=None, init=False)
@@ -28,7 +29,7 @@ class MembersContext:
         self.member_loader = DataLoader(load_fn=self._load_members)
 
     async def _load_members(self, ids: list[uuid.UUID]) -> list[Member | None]:
-        found = await self.service.members_by_ids(ids)
+        found = await self.services.accounts.members_by_ids(ids)
         return [found.get(i) for i in ids]
 
     async def principal(self) -> Principal | None:
@@ -40,6 +41,19 @@ class MembersContext:
 
     async def member_id(self) -> uuid.UUID:
         return require_member_id(await self.principal())
+
+    async def actor(self) -> Actor:
+        """The caller plus where the request came from, for use cases that audit."""
+        client = self.base.request.client
+        return Actor(
+            principal=await self.principal(),
+            request_id=self.base.request_id or None,
+            client_address=client.host if client else None,
+        )
+
+    async def is_admin(self) -> bool:
+        principal = await self.principal()
+        return principal is not None and principal.has_role("admin")
 
     async def viewer_id(self) -> uuid.UUID | None:
         if self.acting_as is not None:

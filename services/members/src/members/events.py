@@ -30,3 +30,26 @@ def member_profile_updated(member: Member, source: str) -> CloudEvent:
     return CloudEvent.new(
         MEMBER_PROFILE_UPDATED, source, str(member.id), member.profile_event_data()
     )
+
+
+MEMBER_SUSPENDED = "member.suspended"
+MEMBER_RESTORED = "member.restored"
+
+
+def member_suspended(member: Member, source: str) -> CloudEvent:
+    # The reason stays in the audit log: it is free text written about a person.
+    return CloudEvent.new(
+        MEMBER_SUSPENDED,
+        source,
+        str(member.id),
+        {"memberId": str(member.id), "suspendedAt": member.updated_at.isoformat()},
+    )
+
+
+def member_restored(member: Member, source: str) -> CloudEvent:
+    return CloudEvent.new(
+        MEMBER_RESTORED,
+        source,
+        str(member.id),
+        {"memberId": str(member.id), "restoredAt": member.updated_at.isoformat()},
+    )

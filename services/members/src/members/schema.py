@@ -10,18 +10,23 @@ from datetime import datetime
 from typing import Any, TypeVar, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from kopano.errors import MaskErrors
+from kopano.errors import BadUserInput, MaskErrors
+from members.adapters.repository import AuditEntry
 from members.context import MembersContext
 from members.domain import model
 from members.domain import values as v
 from members.domain.model import Member
 from members.domain.visibility import Relation, field_visible
-from members.use_cases import AuthTokens
+from members.service.accounts import AuthTokens
+from members.service.common import parse_id
 
 Sector = strawberry.enum(v.Sector, description="Economic sector of a member's work.")
 EducationLevel = strawberry.enum(v.EducationLevel)
+RoleEnum = strawberry.enum(model.Role, name="Role", description="Account roles.")
+AccountStatus = strawberry.enum(model.MemberStatus, name="AccountStatus")
 FieldVisibility = strawberry.enum(
     model.Visibility, name="Visibility", description="Who may see a profile field."
 )
@@ -163,6 +168,13 @@ class MemberType:
             return None
         return sorted(r.value for r in self.data.roles)
 
+    @field("Account status (only on your own profile and for administrators).")
+    async def account_status(self, info: Ctx) -> AccountStatus | None:  # type: ignore[valid-type]
+        relation = await info.context.relation_to(self.data)
+        if relation is Relation.SELF or await info.context.is_admin():
+            return self.data.status
+        return None
+
     @field("Who may see each profile field (only on your own profile).")
     async def field_visibility(self, info: Ctx) -> list[FieldVisibilitySetting] | None:
         if await info.context.relation_to(self.data) is not Relation.SELF:
@@ -171,6 +183,41 @@ class MemberType:
             FieldVisibilitySetting(field=name, visibility=self.data.visibility_of(name))
             for name in model.DEFAULT_VISIBILITY
         ]
+
+
+@strawberry.type(description="One privileged action, as the append-only audit log keeps it.")
+class AuditEntryType:
+    id: strawberry.ID
+    occurred_at: datetime
+    actor_id: strawberry.ID | None
+    action: str
+    target_type: str
+    target_id: str
+    details: JSON
+    request_id: str | None
+    client_address: str | None
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> AuditEntryType:
+        return cls(
+            id=strawberry.ID(str(entry.id)),
+            occurred_at=entry.occurred_at,
+            actor_id=strawberry.ID(str(entry.actor_id)) if entry.actor_id else None,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            details=cast(JSON, entry.details),
+            request_id=entry.request_id,
+            client_address=entry.client_address,
+        )
+
+
+@strawberry.type
+class AuditLogPage:
+    entries: list[AuditEntryType]
+    next_before: strawberry.ID | None = strawberry.field(
+        description="Pass as `before` for the next (older) page; null on the last page."
+    )
 
 
 @strawberry.type
@@ -246,11 +293,33 @@ class Query:
     @field("The signed-in member.")
     async def me(self, info: Ctx) -> MemberType:
         principal = await info.context.principal()
-        return MemberType.from_model(await info.context.service.me(principal))
+        return MemberType.from_model(await info.context.services.accounts.me(principal))
 
     @field("Another member, with only the fields you may see.")
     async def member(self, info: Ctx, id: strawberry.ID) -> MemberType | None:
         return await MemberType.resolve_reference(info, id)
+
+    @field("The audit log, newest first (administrators only).")
+    async def audit_log(
+        self,
+        info: Ctx,
+        first: int = 50,
+        before: strawberry.ID | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+    ) -> AuditLogPage:
+        before_id = _int_cursor(before, "before")
+        entries = await info.context.services.admin.audit_log(
+            await info.context.actor(),
+            first=first,
+            before_id=before_id,
+            target_type=target_type,
+            target_id=target_id,
+        )
+        return AuditLogPage(
+            entries=[AuditEntryType.from_entry(e) for e in entries],
+            next_before=strawberry.ID(str(entries[-1].id)) if len(entries) == first else None,
+        )
 
     @field("Lesotho's districts, for the district-of-origin picker.")
     def districts(self) -> list[District]:
@@ -261,7 +330,7 @@ class Query:
 class Mutation:
     @mutation("Join Kopano.")
     async def register(self, info: Ctx, input: RegisterInput) -> MemberType:
-        member = await info.context.service.register(
+        member = await info.context.services.accounts.register(
             model.RegistrationInput(
                 email=input.email,
                 password=input.password,
@@ -279,24 +348,24 @@ class Mutation:
 
     @strawberry.mutation
     async def login(self, info: Ctx, email: str, password: str) -> AuthPayload:
-        tokens = await info.context.service.login(email, password)
+        tokens = await info.context.services.accounts.login(email, password)
         info.context.acting_as = tokens.member_id
         return AuthPayload.from_tokens(tokens)
 
     @mutation("Exchange a refresh token for new tokens (it rotates).")
     async def refresh_token(self, info: Ctx, refresh_token: str) -> AuthPayload:
-        tokens = await info.context.service.refresh(refresh_token)
+        tokens = await info.context.services.accounts.refresh(refresh_token)
         info.context.acting_as = tokens.member_id
         return AuthPayload.from_tokens(tokens)
 
     @mutation("End the session the refresh token belongs to.")
     async def logout(self, info: Ctx, refresh_token: str) -> bool:
-        return await info.context.service.logout(refresh_token)
+        return await info.context.services.accounts.logout(refresh_token)
 
     @strawberry.mutation
     async def update_profile(self, info: Ctx, input: UpdateProfileInput) -> MemberType:
         principal = await info.context.principal()
-        member = await info.context.service.update_profile(principal, input.changes())
+        member = await info.context.services.accounts.update_profile(principal, input.changes())
         return MemberType.from_model(member)
 
     @mutation("Requires the current password; signs out other sessions.")
@@ -304,10 +373,57 @@ class Mutation:
         self, info: Ctx, current_password: str, new_password: str
     ) -> AuthPayload:
         principal = await info.context.principal()
-        tokens = await info.context.service.change_password(
+        tokens = await info.context.services.accounts.change_password(
             principal, current_password, new_password
         )
         return AuthPayload.from_tokens(tokens)
+
+    @mutation("Give a member a role (administrators only; audited).")
+    async def grant_role(
+        self,
+        info: Ctx,
+        member_id: strawberry.ID,
+        role: RoleEnum,  # type: ignore[valid-type]
+    ) -> MemberType:
+        member = await info.context.services.admin.grant_role(
+            await info.context.actor(), parse_id(member_id, "memberId"), str(role)
+        )
+        return MemberType.from_model(member)
+
+    @mutation("Take a role away (administrators only; audited).")
+    async def revoke_role(
+        self,
+        info: Ctx,
+        member_id: strawberry.ID,
+        role: RoleEnum,  # type: ignore[valid-type]
+    ) -> MemberType:
+        member = await info.context.services.admin.revoke_role(
+            await info.context.actor(), parse_id(member_id, "memberId"), str(role)
+        )
+        return MemberType.from_model(member)
+
+    @mutation("Suspend a member: their sessions end and other services are told (audited).")
+    async def suspend_member(self, info: Ctx, member_id: strawberry.ID, reason: str) -> MemberType:
+        member = await info.context.services.admin.suspend_member(
+            await info.context.actor(), parse_id(member_id, "memberId"), reason
+        )
+        return MemberType.from_model(member)
+
+    @mutation("Lift a suspension (administrators only; audited).")
+    async def restore_member(self, info: Ctx, member_id: strawberry.ID) -> MemberType:
+        member = await info.context.services.admin.restore_member(
+            await info.context.actor(), parse_id(member_id, "memberId")
+        )
+        return MemberType.from_model(member)
+
+
+def _int_cursor(raw: strawberry.ID | None, field_name: str) -> int | None:
+    if raw is None:
+        return None
+    try:
+        return int(str(raw))
+    except ValueError:
+        raise BadUserInput("Invalid cursor.", field=field_name) from None
 
 
 def build_schema() -> strawberry.federation.Schema:

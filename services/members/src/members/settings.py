@@ -23,7 +23,9 @@ class MembersSettings(BaseServiceSettings, PostgresSettingsMixin, SigningKeySett
     # argon2id cost (OWASP defaults); tests lower it to keep suites fast.
     password_hash_memory_kib: int = Field(default=19 * 1024, ge=1024)
     password_hash_time_cost: int = Field(default=2, ge=1)
-    # Topic of member events (tests point it at a per-test topic).
+    # Topics per aggregate (tests point them at per-test topics).
     member_topic: str = "members.member"
+    organisation_topic: str = "members.organisation"
+    connection_topic: str = "members.connection"
     # Small-cell suppression threshold for the public statistics.
     statistics_min_cell: int = Field(default=5, ge=1)

@@ -11,6 +11,7 @@ from kopano.events import CloudEvent
 from kopano.outbox import add_many_to_outbox
 from members.adapters import tables as t
 from members.adapters.repository import (
+    AuditRepository,
     ConsentRepository,
     MemberRepository,
     RefreshTokenRepository,
@@ -28,6 +29,7 @@ class UnitOfWork:
     members: MemberRepository
     refresh_tokens: RefreshTokenRepository
     consents: ConsentRepository
+    audit: AuditRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -40,6 +42,7 @@ class UnitOfWork:
         self.members = MemberRepository(self.conn)
         self.refresh_tokens = RefreshTokenRepository(self.conn)
         self.consents = ConsentRepository(self.conn)
+        self.audit = AuditRepository(self.conn)
         return self
 
     async def __aexit__(

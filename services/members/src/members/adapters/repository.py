@@ -251,3 +251,71 @@ class ConsentRepository:
             .order_by(c.c.id)
         )
         return [v.Consent(v.ConsentKind(r.kind), r.version, r.granted_at) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    occurred_at: datetime
+    actor_id: uuid.UUID | None
+    action: str
+    target_type: str
+    target_id: str
+    details: dict[str, Any]
+    request_id: str | None
+    client_address: str | None
+
+
+class AuditRepository:
+    """Append-only: there is deliberately no update or delete here (the database refuses both)."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+
+    async def append(
+        self,
+        *,
+        occurred_at: datetime,
+        actor_id: uuid.UUID | None,
+        action: str,
+        target_type: str,
+        target_id: str,
+        details: dict[str, Any] | None = None,
+        request_id: str | None = None,
+        client_address: str | None = None,
+    ) -> None:
+        await self.conn.execute(
+            t.audit_log.insert().values(
+                occurred_at=occurred_at,
+                actor_id=actor_id,
+                action=action,
+                target_type=target_type,
+                target_id=target_id,
+                details=details or {},
+                request_id=request_id,
+                client_address=client_address,
+            )
+        )
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        before_id: int | None = None,
+        target_type: str | None = None,
+        target_id: str | None = None,
+        actor_id: uuid.UUID | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first, keyset-paginated by id."""
+        a = t.audit_log
+        query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
+        if before_id is not None:
+            query = query.where(a.c.id < before_id)
+        if target_type is not None:
+            query = query.where(a.c.target_type == target_type)
+        if target_id is not None:
+            query = query.where(a.c.target_id == target_id)
+        if actor_id is not None:
+            query = query.where(a.c.actor_id == actor_id)
+        rows = await self.conn.execute(query)
+        return [AuditEntry(**row._mapping) for row in rows]

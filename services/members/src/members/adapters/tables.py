@@ -93,3 +93,20 @@ consents = sa.Table(
 
 outbox = outbox_table(metadata)
 inbox = inbox_table(metadata)
+
+# Append-only record of privileged actions (a trigger refuses UPDATE, DELETE and TRUNCATE).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("occurred_at", TZ, nullable=False),
+    # NULL when the action came from the command line (bootstrap of the first admin).
+    sa.Column("actor_id", UUID(as_uuid=True)),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("target_type", sa.Text, nullable=False),
+    sa.Column("target_id", sa.Text, nullable=False),
+    sa.Column("details", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("request_id", sa.Text),
+    sa.Column("client_address", sa.Text),
+    sa.Index("ix_audit_log_target", "target_type", "target_id"),
+)

@@ -97,6 +97,42 @@ class Member:
     def can_log_in(self) -> bool:
         return self.status is MemberStatus.ACTIVE
 
+    def grant(self, role: Role, now: datetime) -> bool:
+        if role in self.roles:
+            return False
+        self.roles = self.roles | {role}
+        self._touch(now)
+        return True
+
+    def revoke(self, role: Role, now: datetime) -> bool:
+        if role is Role.MEMBER:
+            raise BadUserInput("Every account keeps the member role.", field="role")
+        if role not in self.roles:
+            return False
+        self.roles = self.roles - {role}
+        self._touch(now)
+        return True
+
+    def suspend(self, now: datetime) -> bool:
+        if self.status is MemberStatus.SUSPENDED:
+            return False
+        if self.status is MemberStatus.ERASED:
+            raise BadUserInput("An erased account cannot be suspended.", field="memberId")
+        self.status = MemberStatus.SUSPENDED
+        self._touch(now)
+        return True
+
+    def restore(self, now: datetime) -> bool:
+        if self.status is not MemberStatus.SUSPENDED:
+            return False
+        self.status = MemberStatus.ACTIVE
+        self._touch(now)
+        return True
+
+    def _touch(self, now: datetime) -> None:
+        self.updated_at = now
+        self.version += 1
+
     def visibility_of(self, field_name: str) -> Visibility:
         return self.visibility.get(
             field_name, DEFAULT_VISIBILITY.get(field_name, Visibility.PRIVATE)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from kopano.auth import (
@@ -20,16 +20,11 @@ from members import events
 from members.adapters.repository import RefreshTokenRecord
 from members.domain import model
 from members.domain import values as v
+from members.service.common import Clock, active_member, require_member_id, utc_now
 from members.unit_of_work import UnitOfWork
-
-Clock = Callable[[], datetime]
 
 INVALID_CREDENTIALS = "Email or password is incorrect."
 INVALID_REFRESH = "Refresh token is invalid or expired; please log in again."
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,24 +211,10 @@ class MembersService:
         return tokens
 
     async def _active_for_update(self, uow: UnitOfWork, member_id: uuid.UUID) -> model.Member:
-        member = await uow.members.get(member_id, for_update=True)
-        if member is None or member.status is model.MemberStatus.ERASED:
-            raise Unauthenticated("Your account no longer exists.")
-        if member.status is model.MemberStatus.SUSPENDED:
-            raise Forbidden("This account is suspended.")
-        return member
+        return await active_member(uow, member_id, for_update=True)
 
     # ------------------------------------------------------------------ federation
 
     async def members_by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, model.Member]:
         async with self.uow() as uow:
             return await uow.members.get_many(ids)
-
-
-def require_member_id(principal: Principal | None) -> uuid.UUID:
-    if principal is None:
-        raise Unauthenticated("You must be signed in.")
-    try:
-        return uuid.UUID(principal.subject)
-    except ValueError:
-        raise Unauthenticated("Access token subject is not a member.") from None

@@ -1,0 +1,16 @@
+"""Use cases of the members service, one module per area. Each use case is one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from members.service.accounts import MembersService
+from members.service.admin import AdminService
+from members.service.common import ServiceConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    config: ServiceConfig
+    accounts: MembersService
+    admin: AdminService
