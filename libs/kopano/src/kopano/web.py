@@ -390,22 +390,21 @@ def mongo_check(client: Any) -> ReadinessCheck:
 
 
 def kafka_check(bootstrap_servers: str) -> ReadinessCheck:
-    """Readiness: a TCP connection to at least one bootstrap broker."""
-    servers = [s.strip() for s in bootstrap_servers.split(",") if s.strip()]
+    """Readiness: a broker answers a metadata request (the Kafka protocol, not just TCP)."""
 
     async def check() -> None:
-        last: Exception | None = None
-        for server in servers:
-            host, _, port = server.rpartition(":")
-            try:
-                _reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-            except (OSError, ValueError) as exc:
-                last = exc
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-        raise ConnectionError(f"no Kafka broker reachable: {last!r}")
+        from aiokafka.client import AIOKafkaClient
+
+        client = AIOKafkaClient(
+            bootstrap_servers=bootstrap_servers,
+            client_id="kopano-readiness",
+            request_timeout_ms=5000,
+            retry_backoff_ms=50,
+        )
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
 
     return check
 
