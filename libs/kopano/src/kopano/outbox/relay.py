@@ -35,7 +35,7 @@ class OutboxRelay:
         store: OutboxStore,
         producer: AIOKafkaProducer,
         batch_size: int = 500,
-        poll_interval: float = 1.0,
+        poll_interval: float = 0.05,
         *,
         service_name: str = "kopano",
         manage_producer: bool = True,

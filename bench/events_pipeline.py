@@ -1,0 +1,336 @@
+"""Event pipeline benchmark: commit → outbox → relay → Kafka → plain consumer.
+
+    .tools/bin/uv run --no-sync python bench/events_pipeline.py [--events 20000] [--rate 2500]
+
+Starts an embedded PostgreSQL and tansu broker on free ports unless `DATABASE_URL`
+(a server URL; the script creates and drops its own database) and
+`KAFKA_BOOTSTRAP_SERVERS` are set. The writer and the relay share one process (as in a
+service); the consumer is a separate process with a plain aiokafka consumer.
+
+Two runs:
+1. throughput — N events committed as fast as the writers can, in transactions of
+   `--events-per-tx`; reports events/s from the first commit to the last event consumed.
+2. latency — a fixed offered rate (default 2,500 events/s) for `--seconds`; reports the
+   achieved rate and p50/p99/max commit-to-consume latency per event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass
+from multiprocessing.queues import Queue
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from kopano.events import CloudEvent
+from kopano.kafka import create_producer, ensure_topics
+from kopano.outbox import OutboxRelay, SqlOutboxStore, add_many_to_outbox, outbox_table
+
+metadata = MetaData()
+outbox = outbox_table(metadata)
+
+
+# --------------------------------------------------------------------------- consumer process
+def consume(bootstrap: str, topic: str, expected: int, out: Queue[Any]) -> None:
+    asyncio.run(_consume(bootstrap, topic, expected, out))
+
+
+async def _consume(bootstrap: str, topic: str, expected: int, out: Queue[Any]) -> None:
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=5,  # answer quickly when little is waiting: latency matters here
+        max_partition_fetch_bytes=4 * 1024 * 1024,
+    )
+    await consumer.start()
+    received: dict[str, float] = {}
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        out.put(("ready", len(tps)))
+        deadline = time.monotonic() + 600
+        while len(received) < expected and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=100, max_records=5000)
+            now = time.time()
+            for records in batches.values():
+                for record in records:
+                    for name, value in record.headers:
+                        if name == "ce_id":
+                            received.setdefault(value.decode(), now)
+                            break
+    finally:
+        await consumer.stop()
+        out.put(("done", received))
+
+
+# --------------------------------------------------------------------------- writer side
+@dataclass
+class RunResult:
+    committed: dict[str, float]  # event id -> wall time the commit returned
+    commit_started: float
+    commit_finished: float
+
+
+def _events(topic: str, count: int, keys: int) -> list[tuple[CloudEvent, str]]:
+    return [
+        (
+            CloudEvent.new(
+                "bench.happened",
+                "/kopano/bench",
+                f"agg-{uuid.uuid4().int % keys}",
+                {"amount": 1234, "currency": "LSL", "note": "x" * 64},
+            ),
+            topic,
+        )
+        for _ in range(count)
+    ]
+
+
+async def _commit(
+    engine: AsyncEngine, batch: list[tuple[CloudEvent, str]], out: dict[str, float]
+) -> None:
+    async with engine.begin() as conn:
+        await add_many_to_outbox(conn, batch, table=outbox)
+    now = time.time()
+    for event, _ in batch:
+        out[event.id] = now
+
+
+async def run_throughput(
+    engine: AsyncEngine, topic: str, total: int, per_tx: int, writers: int
+) -> RunResult:
+    batches = [_events(topic, per_tx, 1000) for _ in range(total // per_tx)]
+    committed: dict[str, float] = {}
+    queue: asyncio.Queue[list[tuple[CloudEvent, str]]] = asyncio.Queue()
+    for batch in batches:
+        queue.put_nowait(batch)
+
+    async def writer() -> None:
+        while not queue.empty():
+            await _commit(engine, queue.get_nowait(), committed)
+
+    started = time.time()
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    return RunResult(committed, started, time.time())
+
+
+async def run_paced(
+    engine: AsyncEngine, topic: str, rate: float, seconds: float, per_tx: int, writers: int
+) -> RunResult:
+    ticks = int(rate * seconds / per_tx)
+    interval = per_tx / rate
+    batches = [_events(topic, per_tx, 1000) for _ in range(ticks)]
+    committed: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    start_at = loop.time() + 0.2
+
+    async def writer(k: int) -> None:
+        for i in range(k, ticks, writers):
+            delay = start_at + i * interval - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await _commit(engine, batches[i], committed)
+
+    started = time.time() + 0.2
+    await asyncio.gather(*(writer(k) for k in range(writers)))
+    return RunResult(committed, started, time.time())
+
+
+def _percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
+    return ordered[index]
+
+
+async def phase(
+    name: str,
+    engine: AsyncEngine,
+    bootstrap: str,
+    topic: str,
+    expected: int,
+    run: Any,
+) -> tuple[RunResult, dict[str, float]]:
+    ctx = mp.get_context("spawn")
+    out: Queue[Any] = ctx.Queue()
+    proc = ctx.Process(target=consume, args=(bootstrap, topic, expected, out), daemon=True)
+    proc.start()
+    kind, _ = await asyncio.to_thread(out.get, True, 120)
+    assert kind == "ready"
+    result: RunResult = await run()
+    kind, received = await asyncio.to_thread(out.get, True, 600)
+    assert kind == "done"
+    proc.join(10)
+    missing = len(result.committed) - len(set(result.committed) & set(received))
+    if missing:
+        print(f"[{name}] WARNING: {missing} committed events never reached the consumer")
+    return result, received
+
+
+def _report_latency(result: RunResult, received: dict[str, float]) -> dict[str, float]:
+    latencies = [
+        (received[eid] - ts) * 1000 for eid, ts in result.committed.items() if eid in received
+    ]
+    return {
+        "p50": statistics.median(latencies),
+        "p99": _percentile(latencies, 99),
+        "max": max(latencies),
+    }
+
+
+async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str) -> None:
+    engine = create_async_engine(database_url, pool_size=args.writers + 4, max_overflow=0)
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.drop_all)
+        await conn.run_sync(metadata.create_all)
+    run_id = uuid.uuid4().hex[:8]
+    topics = {p: f"bench.events.{p}.{run_id}" for p in ("warmup", "throughput", "latency")}
+    await ensure_topics(bootstrap, list(topics.values()), partitions=args.partitions)
+    producer = create_producer(
+        bootstrap_servers=bootstrap,
+        enable_idempotence=args.enable_idempotence,
+        client_id="bench-relay",
+        linger_ms=args.linger_ms,
+    )
+    relay = OutboxRelay(
+        SqlOutboxStore(engine, outbox),
+        producer,
+        batch_size=args.batch_size,
+        poll_interval=args.poll_interval,
+        service_name="bench",
+    )
+    await relay.start()
+    try:
+        # Warm-up: connections, prepared statements, metadata.
+        await phase(
+            "warmup",
+            engine,
+            bootstrap,
+            topics["warmup"],
+            1000,
+            lambda: run_throughput(
+                engine, topics["warmup"], 1000, args.events_per_tx, args.writers
+            ),
+        )
+
+        result, received = await phase(
+            "throughput",
+            engine,
+            bootstrap,
+            topics["throughput"],
+            args.events,
+            lambda: run_throughput(
+                engine, topics["throughput"], args.events, args.events_per_tx, args.writers
+            ),
+        )
+        n = len(result.committed)
+        last = max(received.values())
+        commit_rate = n / (result.commit_finished - result.commit_started)
+        e2e_rate = len(received) / (last - result.commit_started)
+        lat = _report_latency(result, received)
+        print(
+            f"throughput: {n} events in tx of {args.events_per_tx} by {args.writers} writers, "
+            f"{args.partitions} partitions"
+        )
+        print(f"  commit rate            {commit_rate:10.0f} events/s")
+        print(f"  commit -> consume      {e2e_rate:10.0f} events/s (first commit to last consumed)")
+        print(
+            f"  latency under backlog  p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms"
+            f"  max {lat['max']:.1f} ms"
+        )
+
+        expected = int(args.rate * args.seconds / args.latency_events_per_tx) * (
+            args.latency_events_per_tx
+        )
+        result, received = await phase(
+            "latency",
+            engine,
+            bootstrap,
+            topics["latency"],
+            expected,
+            lambda: run_paced(
+                engine,
+                topics["latency"],
+                args.rate,
+                args.seconds,
+                args.latency_events_per_tx,
+                args.writers,
+            ),
+        )
+        achieved = len(result.committed) / (result.commit_finished - result.commit_started)
+        lat = _report_latency(result, received)
+        print(
+            f"latency: offered {args.rate:.0f} events/s for {args.seconds:.0f} s "
+            f"(tx of {args.latency_events_per_tx}), achieved {achieved:.0f} events/s"
+        )
+        print(
+            f"  commit -> consume      p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms"
+            f"  max {lat['max']:.1f} ms"
+        )
+    finally:
+        await relay.stop()
+        await engine.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events-per-tx", type=int, default=50)
+    parser.add_argument("--writers", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=2500.0)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--latency-events-per-tx", type=int, default=5)
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument("--linger-ms", type=int, default=2)
+    args = parser.parse_args()
+    args.enable_idempotence = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "").lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }
+
+    with ExitStack() as stack:
+        server_url = os.environ.get("DATABASE_URL")
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        from kopano.devstack import pg
+        from kopano.devstack._process import free_port
+        from kopano.devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+
+        if not server_url:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="kopano-bench-"))
+            postgres = EmbeddedPostgres(f"{tmp}/pg", free_port(), durable=True)
+            postgres.start()
+            stack.callback(postgres.stop)
+            server_url = postgres.url
+            print(f"embedded PostgreSQL on {server_url}")
+        if not bootstrap:
+            kafka = EmbeddedKafka(free_port())
+            kafka.start()
+            stack.callback(kafka.stop)
+            bootstrap = kafka.bootstrap_servers
+            print(f"embedded tansu broker on {bootstrap}")
+        name = f"bench_events_{uuid.uuid4().hex[:8]}"
+        database_url = pg.ensure_database(server_url, name)
+        stack.callback(lambda: pg.run_sync(pg.drop_database(server_url, name)))
+        print(f"cpus: {os.cpu_count()}  python {sys.version.split()[0]}")
+        asyncio.run(main_async(args, database_url, bootstrap))
+
+
+if __name__ == "__main__":
+    main()
