@@ -767,9 +767,24 @@ class Merger:
             self._error(
                 "EXTERNAL_TYPE_MISMATCH",
                 f'Type of field "{coordinate}" is incompatible across subgraphs (where marked '
-                f'@external): it has type "{merged_type}" in the non-external definition but a '
-                f"different type in {print_subgraph_names(bad_types)}",
+                "@external): it has "
+                + self._distribution(
+                    f'type "{merged_type}"',
+                    {i: f'type "{f.type}"' for i, f in per.items() if f is not None},
+                ),
             )
+
+    def _distribution(self, supergraph_label: str, labels: dict[int, str]) -> str:
+        """`X in subgraph "a" but Y in subgraphs "b" and "c"`: the supergraph's choice first."""
+        groups: dict[str, list[str]] = {supergraph_label: []}
+        for idx, label in labels.items():
+            groups.setdefault(label, []).append(self.names[idx])
+        parts = [
+            f"{label} in {print_subgraph_names(subs)}" for label, subs in groups.items() if subs
+        ]
+        return parts[0] + "".join(
+            (" but " if i == 0 else " and ") + p for i, p in enumerate(parts[1:])
+        )
 
     def _validate_interface_keys(self, name: str, idx: int, source: NamedType) -> None:
         keys = self.subgraphs[idx].keys.get(name, [])
@@ -918,7 +933,7 @@ class Merger:
                 groups.setdefault(label, []).append(self.names[i])
             parts = [f"{label} in {print_subgraph_names(subs)}" for label, subs in groups.items()]
             self._error(
-                "ARGUMENT_DEFAULT_MISMATCH"
+                "FIELD_ARGUMENT_DEFAULT_MISMATCH"
                 if kind == "Argument"
                 else "INPUT_FIELD_DEFAULT_MISMATCH",
                 f'{kind} "{coordinate}" has incompatible default values across subgraphs: it has '

@@ -1,0 +1,616 @@
+"""Operation preparation (parse, validate, plan, compile the response shape) and execution.
+
+Everything that depends only on the document is computed once and cached by the raw query
+string; a request then only sends pre-printed subgraph queries, merges the answers into one
+tree and walks that tree once to shape the client's response (field order, aliases, null
+propagation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLSchema,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    execute,
+    get_named_type,
+    is_abstract_type,
+    parse,
+    validate,
+)
+from graphql.execution.values import get_variable_values
+from graphql.language import VariableNode
+
+from gateway.http import HttpPool, SubgraphHTTPError
+from gateway.planner import (
+    INTROSPECTION_ROOT_FIELDS,
+    Fetch,
+    Plan,
+    Planner,
+    PlanningError,
+    build_representation,
+)
+from gateway.supergraph import Supergraph
+
+# -- response shapes ---------------------------------------------------------------------
+
+_TYPENAME = 0
+_LEAF = 1
+_OBJECT = 2
+_ENUM = 3
+_INTROSPECTION = 4
+
+_BUBBLE = object()  # a non-null violation travelling up to the nearest nullable parent
+
+
+class TypeWrap:
+    """Nullability and list structure of a field's type."""
+
+    __slots__ = ("item", "nonnull")
+
+    def __init__(self, nonnull: bool, item: TypeWrap | None) -> None:
+        self.nonnull = nonnull
+        self.item = item  # set for list types
+
+
+class ObjShape:
+    """The client's selection on one composite position."""
+
+    __slots__ = ("by_type", "default", "static")
+
+    def __init__(self) -> None:
+        self.static: str | None = None  # concrete type name, when not abstract
+        self.default: list[tuple[Any, ...]] = []
+        self.by_type: dict[str, list[tuple[Any, ...]]] | None = None
+
+
+def _wrap(t: GraphQLOutputType) -> TypeWrap:
+    nonnull = False
+    if isinstance(t, GraphQLNonNull):
+        nonnull = True
+        t = t.of_type
+    if isinstance(t, GraphQLList):
+        return TypeWrap(nonnull, _wrap(t.of_type))
+    return TypeWrap(nonnull, None)
+
+
+@dataclass(slots=True)
+class Prepared:
+    plan: Plan
+    shape: ObjShape
+    introspection: DocumentNode | None
+    op_kind: str
+    operation: OperationDefinitionNode
+    has_variables: bool
+
+
+class OperationError(Exception):
+    """A request error (syntax, validation, unknown operation): no data, errors only."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__(errors[0]["message"] if errors else "error")
+        self.errors = errors
+
+
+def _err(e: GraphQLError) -> dict[str, Any]:
+    d: dict[str, Any] = {"message": e.message}
+    if e.locations:
+        d["locations"] = [{"line": loc.line, "column": loc.column} for loc in e.locations]
+    if e.path:
+        d["path"] = list(e.path)
+    if e.extensions:
+        d["extensions"] = e.extensions
+    return d
+
+
+class Document:
+    """A parsed, validated client document; plans cached per (operation, conditions)."""
+
+    __slots__ = ("cond_vars", "document", "fragments", "gateway", "operation", "prepared")
+
+    def __init__(self, gateway: Gateway, query: str, operation_name: str | None) -> None:
+        self.gateway = gateway
+        try:
+            doc = parse(query)
+        except GraphQLError as e:
+            raise OperationError([_err(e)]) from e
+        errs = validate(gateway.schema, doc)
+        if errs:
+            raise OperationError([_err(e) for e in errs])
+        ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
+        if operation_name:
+            ops = [o for o in ops if o.name and o.name.value == operation_name]
+            if not ops:
+                raise OperationError([{"message": f"Unknown operation named '{operation_name}'."}])
+        elif len(ops) > 1:
+            raise OperationError(
+                [{"message": "Must provide operation name if query contains multiple operations."}]
+            )
+        self.document = doc
+        self.operation = ops[0]
+        self.fragments = {
+            d.name.value: d for d in doc.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.cond_vars = self._condition_variables()
+        self.prepared: dict[tuple[Any, ...], Prepared] = {}
+
+    def _condition_variables(self) -> tuple[str, ...]:
+        names: set[str] = set()
+
+        def walk(sel: SelectionSetNode | None) -> None:
+            if sel is None:
+                return
+            for s in sel.selections:
+                for d in s.directives or ():
+                    if d.name.value in ("skip", "include"):
+                        for a in d.arguments or ():
+                            if isinstance(a.value, VariableNode):
+                                names.add(a.value.name.value)
+                walk(getattr(s, "selection_set", None))
+
+        walk(self.operation.selection_set)
+        for f in self.fragments.values():
+            walk(f.selection_set)
+        return tuple(sorted(names))
+
+    def prepare(self, variables: dict[str, Any]) -> Prepared:
+        if self.cond_vars:
+            defaults = {
+                v.variable.name.value: getattr(v.default_value, "value", None)
+                for v in self.operation.variable_definitions or ()
+            }
+            key = tuple(bool(variables.get(n, defaults.get(n))) for n in self.cond_vars)
+            conditions = dict(zip(self.cond_vars, key, strict=True))
+        else:
+            key = ()
+            conditions = {}
+        p = self.prepared.get(key)
+        if p is None:
+            p = self._prepare(conditions)
+            self.prepared[key] = p
+        return p
+
+    def _prepare(self, conditions: dict[str, Any]) -> Prepared:
+        sg = self.gateway.supergraph
+        planner = Planner(sg, self.operation, self.fragments, conditions)
+        plan = planner.plan()
+        op_kind = self.operation.operation.value
+        root_type = self.gateway.schema.get_root_type(self.operation.operation)
+        assert root_type is not None
+        shape = self._shape(planner, root_type, self.operation.selection_set.selections)
+        intro = None
+        root_fields = planner.collect(root_type.name, self.operation.selection_set.selections)
+        if any(ns[0].name.value in INTROSPECTION_ROOT_FIELDS for ns in root_fields.values()):
+            intro = self.document
+        return Prepared(
+            plan,
+            shape,
+            intro,
+            op_kind,
+            self.operation,
+            bool(self.operation.variable_definitions),
+        )
+
+    def _shape(self, planner: Planner, parent: Any, selections: Any) -> ObjShape:
+        schema = self.gateway.schema
+        shape = ObjShape()
+        if is_abstract_type(parent):
+            shape.by_type = {}
+            for t in schema.get_possible_types(parent):
+                shape.by_type[t.name] = self._fields(planner, t, selections)
+            shape.default = self._fields(planner, parent, selections)
+        else:
+            shape.static = parent.name
+            shape.default = self._fields(planner, parent, selections)
+        return shape
+
+    def _fields(self, planner: Planner, parent: Any, selections: Any) -> list[tuple[Any, ...]]:
+        out: list[tuple[Any, ...]] = []
+        collected = planner.collect(parent.name, selections)
+        for key, nodes in collected.items():
+            first: FieldNode = nodes[0]
+            name = first.name.value
+            if name == "__typename":
+                out.append((key, _TYPENAME, None, None))
+                continue
+            if name in INTROSPECTION_ROOT_FIELDS:
+                out.append((key, _INTROSPECTION, None, None))
+                continue
+            fdef = parent.fields.get(name) if hasattr(parent, "fields") else None
+            if fdef is None:
+                continue
+            tw = _wrap(fdef.type)
+            named = get_named_type(fdef.type)
+            if isinstance(named, GraphQLEnumType):
+                out.append((key, _ENUM, tw, frozenset(named.values)))
+            elif isinstance(named, GraphQLObjectType) or is_abstract_type(named):
+                subsel: list[Any] = []
+                for n in nodes:
+                    if n.selection_set is not None:
+                        subsel.extend(n.selection_set.selections)
+                out.append((key, _OBJECT, tw, self._shape(planner, named, subsel)))
+            else:
+                out.append((key, _LEAF, tw, None))
+        return out
+
+
+# -- completion ----------------------------------------------------------------------------
+
+
+class _Completer:
+    __slots__ = ("errors", "intro")
+
+    def __init__(self, errors: list[dict[str, Any]], intro: dict[str, Any] | None) -> None:
+        self.errors = errors
+        self.intro = intro
+
+    def obj(self, v: dict[str, Any], shape: ObjShape) -> Any:
+        fields = shape.default
+        if shape.by_type is not None:
+            tn = v.get("__typename")
+            got = shape.by_type.get(tn) if tn is not None else None
+            if got is not None:
+                fields = got
+        out: dict[str, Any] = {}
+        for key, kind, tw, sub in fields:
+            if kind == _TYPENAME:
+                out[key] = v.get("__typename") or shape.static
+                continue
+            if kind == _INTROSPECTION:
+                out[key] = self.intro.get(key) if self.intro is not None else None
+                continue
+            x = v.get(key)
+            if x is None:
+                if tw.nonnull:
+                    return _BUBBLE
+                out[key] = None
+                continue
+            if tw.item is None and kind == _LEAF:
+                out[key] = x
+                continue
+            r = self.value(x, tw, kind, sub)
+            if r is _BUBBLE:
+                if tw.nonnull:
+                    return _BUBBLE
+                r = None
+            out[key] = r
+        return out
+
+    def value(self, x: Any, tw: TypeWrap, kind: int, sub: Any) -> Any:
+        if x is None:
+            return _BUBBLE if tw.nonnull else None
+        item = tw.item
+        if item is not None:
+            if not isinstance(x, list):
+                return _BUBBLE if tw.nonnull else None
+            out = []
+            for e in x:
+                r = self.value(e, item, kind, sub)
+                if r is _BUBBLE:
+                    return _BUBBLE if tw.nonnull else None
+                out.append(r)
+            return out
+        if kind == _OBJECT:
+            if not isinstance(x, dict):
+                return _BUBBLE if tw.nonnull else None
+            r = self.obj(x, sub)
+            if r is _BUBBLE:
+                return _BUBBLE if tw.nonnull else None
+            return r
+        if kind == _ENUM and x not in sub:
+            self.errors.append({"message": f"Enum value {x!r} is not part of the API schema"})
+            return _BUBBLE if tw.nonnull else None
+        return x
+
+
+# -- merging ---------------------------------------------------------------------------------
+
+
+def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    for k, v in src.items():
+        cur = dst.get(k)
+        if cur is None:
+            dst[k] = v
+        elif isinstance(v, dict):
+            if isinstance(cur, dict):
+                deep_merge(cur, v)
+            else:
+                dst[k] = v
+        elif isinstance(v, list) and isinstance(cur, list) and len(cur) == len(v):
+            _merge_list(cur, v)
+        elif v is not None:
+            dst[k] = v
+
+
+def _merge_list(dst: list[Any], src: list[Any]) -> None:
+    for i, v in enumerate(src):
+        cur = dst[i]
+        if isinstance(v, dict) and isinstance(cur, dict):
+            deep_merge(cur, v)
+        elif isinstance(v, list) and isinstance(cur, list) and len(cur) == len(v):
+            _merge_list(cur, v)
+        elif cur is None:
+            dst[i] = v
+
+
+def _collect_targets(data: dict[str, Any], path: tuple[str, ...]) -> list[dict[str, Any]]:
+    objs: list[Any] = [data]
+    for key in path:
+        nxt: list[Any] = []
+        for o in objs:
+            v = o.get(key)
+            if v is None:
+                continue
+            if isinstance(v, list):
+                _flatten(v, nxt)
+            else:
+                nxt.append(v)
+        objs = nxt
+    return objs
+
+
+def _flatten(v: list[Any], out: list[Any]) -> None:
+    for x in v:
+        if isinstance(x, list):
+            _flatten(x, out)
+        elif isinstance(x, dict):
+            out.append(x)
+
+
+def _find_path(node: Any, target: Any, path: list[Any]) -> list[Any] | None:
+    """Response path of `target` inside `node` (only computed when an error needs it)."""
+    if node is target:
+        return path
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if isinstance(v, dict | list):
+                got = _find_path(v, target, [*path, k])
+                if got is not None:
+                    return got
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            if isinstance(v, dict | list):
+                got = _find_path(v, target, [*path, i])
+                if got is not None:
+                    return got
+    return None
+
+
+# -- gateway -------------------------------------------------------------------------------
+
+
+class Gateway:
+    """Holds the supergraph, the document cache and the subgraph connection pool."""
+
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        *,
+        dedup: bool = True,
+        cache_size: int = 2048,
+        pool: HttpPool | None = None,
+    ) -> None:
+        self.supergraph = supergraph
+        self.schema: GraphQLSchema = supergraph.api_schema
+        self.dedup = dedup
+        self.cache_size = cache_size
+        self.documents: OrderedDict[tuple[str, str | None], Document | OperationError] = (
+            OrderedDict()
+        )
+        self.pool = pool or HttpPool()
+        self.urls = {g.name: g.url for g in supergraph.graphs.values()}
+        self.names = {g.name: g.subgraph for g in supergraph.graphs.values()}
+        self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future[tuple[int, bytes]]] = {}
+
+    def document(self, query: str, operation_name: str | None) -> Document:
+        key = (query, operation_name)
+        doc = self.documents.get(key)
+        if doc is None:
+            try:
+                doc = Document(self, query, operation_name)
+            except OperationError as e:
+                doc = e
+            self.documents[key] = doc
+            if len(self.documents) > self.cache_size:
+                self.documents.popitem(last=False)
+        if isinstance(doc, OperationError):
+            raise doc
+        return doc
+
+    async def execute(
+        self,
+        query: str,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        auth: bytes = b"",
+    ) -> dict[str, Any]:
+        """Run one operation; returns the GraphQL response dict."""
+        try:
+            doc = self.document(query, operation_name)
+            variables = variables or {}
+            prepared = doc.prepare(variables)
+        except OperationError as e:
+            return {"errors": e.errors}
+        except PlanningError as e:
+            return {"errors": [{"message": str(e)}], "data": None}
+        if prepared.has_variables:
+            coerced = get_variable_values(
+                self.schema, prepared.operation.variable_definitions or (), variables
+            )
+            if isinstance(coerced, list):
+                return {"errors": [_err(e) for e in coerced]}
+        errors: list[dict[str, Any]] = []
+        data: dict[str, Any] = {}
+        extra = b"Authorization: " + auth + b"\r\n" if auth else b""
+        for stage in prepared.plan.stages:
+            for level in stage:
+                if len(level) == 1:
+                    await self._run(level[0], data, variables, errors, extra, prepared.op_kind)
+                else:
+                    await asyncio.gather(
+                        *(
+                            self._run(f, data, variables, errors, extra, prepared.op_kind)
+                            for f in level
+                        )
+                    )
+        intro = None
+        if prepared.introspection is not None:
+            res = execute(
+                self.schema,
+                prepared.introspection,
+                variable_values=variables,
+                operation_name=operation_name,
+            )
+            intro = res.data or {}
+            if res.errors:
+                errors.extend(_err(e) for e in res.errors)
+        completed = _Completer(errors, intro).obj(data, prepared.shape)
+        out: dict[str, Any] = {}
+        if errors:
+            out["errors"] = errors
+        out["data"] = None if completed is _BUBBLE else completed
+        return out
+
+    async def _post(self, graph: str, body: bytes, extra: bytes, dedup: bool) -> Any:
+        url = self.urls[graph]
+        if not dedup:
+            status, raw = await self.pool.post(url, body, extra)
+        else:
+            key = (url, body, extra)
+            fut = self._inflight.get(key)
+            if fut is not None:
+                status, raw = await asyncio.shield(fut)
+            else:
+                fut = asyncio.get_running_loop().create_future()
+                self._inflight[key] = fut
+                try:
+                    status, raw = await self.pool.post(url, body, extra)
+                    fut.set_result((status, raw))
+                except BaseException as exc:
+                    fut.set_exception(exc)
+                    fut.exception()  # mark retrieved; waiters re-raise it
+                    raise
+                finally:
+                    del self._inflight[key]
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise SubgraphHTTPError(f"subgraph answered HTTP {status} without JSON") from exc
+
+    async def _run(
+        self,
+        f: Fetch,
+        data: dict[str, Any],
+        variables: dict[str, Any],
+        errors: list[dict[str, Any]],
+        extra: bytes,
+        op_kind: str,
+    ) -> None:
+        dedup = self.dedup and op_kind == "query"
+        if not f.entity:
+            vs = {v: variables[v] for v in f.variables if v in variables}
+            body = orjson.dumps({"query": f.query, "variables": vs} if vs else {"query": f.query})
+            try:
+                resp = await self._post(f.graph, body, extra, dedup)
+            except SubgraphHTTPError as e:
+                errors.append(self._fetch_error(f, str(e)))
+                return
+            d = resp.get("data") if isinstance(resp, dict) else None
+            if isinstance(d, dict):
+                deep_merge(data, d)
+            errs = resp.get("errors") if isinstance(resp, dict) else None
+            if errs:
+                for e in errs:
+                    errors.append(self._subgraph_error(f, e, None))
+            return
+        targets = _collect_targets(data, f.path)
+        reps: list[dict[str, Any]] = []
+        groups: list[list[dict[str, Any]]] = []
+        index: dict[bytes, int] = {}
+        specs = f.reps
+        for obj in targets:
+            spec = specs.get(obj.get("__typename"))  # type: ignore[arg-type]
+            if spec is None:
+                continue
+            rep = build_representation(obj, spec.typename, spec.shape)
+            rk = orjson.dumps(rep)
+            i = index.get(rk)
+            if i is None:
+                index[rk] = len(reps)
+                reps.append(rep)
+                groups.append([obj])
+            else:
+                groups[i].append(obj)
+        if not reps:
+            return
+        vs = {v: variables[v] for v in f.variables if v in variables}
+        vs["representations"] = reps
+        body = orjson.dumps({"query": f.query, "variables": vs})
+        try:
+            resp = await self._post(f.graph, body, extra, dedup)
+        except SubgraphHTTPError as e:
+            errors.append(self._fetch_error(f, str(e)))
+            return
+        d = resp.get("data") if isinstance(resp, dict) else None
+        ents = d.get("_entities") if isinstance(d, dict) else None
+        if isinstance(ents, list):
+            for i, ent in enumerate(ents):
+                if i >= len(groups):
+                    break
+                if isinstance(ent, dict):
+                    for t in groups[i]:
+                        deep_merge(t, ent)
+        errs = resp.get("errors") if isinstance(resp, dict) else None
+        if errs:
+            for e in errs:
+                errors.append(self._subgraph_error(f, e, (data, groups)))
+
+    def _fetch_error(self, f: Fetch, message: str) -> dict[str, Any]:
+        return {
+            "message": message,
+            "extensions": {"code": "SUBGRAPH_FETCH_ERROR", "serviceName": self.names[f.graph]},
+        }
+
+    def _subgraph_error(
+        self,
+        f: Fetch,
+        e: Any,
+        entity_ctx: tuple[dict[str, Any], list[list[dict[str, Any]]]] | None,
+    ) -> dict[str, Any]:
+        if not isinstance(e, dict):
+            return {"message": str(e)}
+        out: dict[str, Any] = {"message": e.get("message", "subgraph error")}
+        path = e.get("path")
+        if isinstance(path, list):
+            if entity_ctx is not None and len(path) >= 2 and path[0] == "_entities":
+                data, groups = entity_ctx
+                i = path[1]
+                if isinstance(i, int) and 0 <= i < len(groups):
+                    base = _find_path(data, groups[i][0], [])
+                    if base is not None:
+                        out["path"] = base + path[2:]
+            elif entity_ctx is None:
+                out["path"] = path
+        ext = dict(e.get("extensions") or {})
+        ext.setdefault("serviceName", self.names[f.graph])
+        out["extensions"] = ext
+        return out
+
+    def explain(self, query: str, operation_name: str | None, variables: dict[str, Any]) -> Any:
+        doc = self.document(query, operation_name)
+        return doc.prepare(variables).plan.describe()
