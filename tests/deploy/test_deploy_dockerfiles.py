@@ -11,6 +11,7 @@ import fnmatch
 import http.server
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -306,3 +307,95 @@ def test_hadolint_finds_nothing(component: Component) -> None:
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _uv() -> Path | None:
+    # `uv run` exports UV; the Makefile installs uv under .tools/.
+    candidates = [os.environ.get("UV"), REPO / ".tools/bin/uv", shutil.which("uv")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    return None
+
+
+def test_build_stage_replayed_without_docker_gives_a_runnable_venv(
+    component: Component, tmp_path: Path
+) -> None:
+    """Runs the build stage's COPY, ENV and `uv sync` steps in a scratch root: the lockfile
+    alone resolves, only this component's packages are installed, as wheels, and the image's
+    entry point starts."""
+    uv = _uv()
+    if uv is None:
+        pytest.skip("uv is not installed (make install puts it in .tools/bin)")
+    if not (
+        REPO / component.dockerfile.parent / "src" / component.module / "__main__.py"
+    ).is_file():
+        pytest.skip(f"{component.module} has no __main__ yet, so the entry point cannot start")
+    _, stages = parse(component.dockerfile)
+    root = tmp_path / "image"
+
+    def inside(path: str) -> Path:
+        return root / path.lstrip("/")
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("UV_", "VIRTUAL_ENV"))}
+    workdir = inside("/")
+    for command in stages[0].instructions:
+        if command.cmd == "WORKDIR":
+            workdir = inside(command.value[0])
+            workdir.mkdir(parents=True, exist_ok=True)
+        elif command.cmd == "ENV":
+            for key, value in zip(command.value[::2], command.value[1::2], strict=True):
+                env[key] = str(inside(value)) if value.startswith("/") else value
+            # The image's interpreter is the base image's; here it is this test's. Byte-code
+            # compilation and copying instead of linking change nothing about what is installed,
+            # and cost most of the time here.
+            env |= {"UV_PYTHON": sys.executable, "UV_COMPILE_BYTECODE": "0"}
+            env["UV_LINK_MODE"] = "hardlink"
+        elif command.cmd == "COPY":
+            *sources, destination = command.value
+            target = workdir / destination
+            for source in sources:
+                path = REPO / source
+                where = target / path.name if destination.endswith("/") else target
+                where.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_dir():
+                    shutil.copytree(
+                        path, where, ignore=shutil.ignore_patterns("__pycache__", ".venv")
+                    )
+                else:
+                    shutil.copy(path, where)
+        elif command.cmd == "RUN" and command.value[0].startswith("uv sync"):
+            result = subprocess.run(
+                [str(uv), *command.value[0].split()[1:]],
+                cwd=workdir,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
+            )
+            assert result.returncode == 0, result.stderr
+    venv = Path(env["UV_PROJECT_ENVIRONMENT"])
+    python = venv / "bin" / "python"
+    site = next((venv / "lib").glob("python3.*/site-packages"))
+    # Installed as wheels: nothing points back into the source tree.
+    assert not list(site.glob("*.pth")) or all(
+        str(root) not in p.read_text() for p in site.glob("*.pth")
+    )
+    for direct_url in site.glob("kopano*.dist-info/direct_url.json"):
+        assert '"editable": true' not in direct_url.read_text()
+    assert (site / component.module / "__main__.py").is_file()
+    # No dev tools and no other component in the image.
+    others = {c.module for c in COMPONENTS} - {component.module}
+    for absent in ("pytest", "mypy", "ruff", *others):
+        assert not (site / absent).exists(), absent
+    started = subprocess.run(
+        [str(python), "-m", component.module, "--help"],
+        env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert started.returncode == 0, started.stderr
+    assert "usage" in started.stdout.lower()
