@@ -482,3 +482,54 @@ async def test_lifespan_hooks_under_uvicorn() -> None:
     server.should_exit = True
     await task
     assert events == ["startup", "shutdown"]
+
+
+async def test_access_log_and_error_metrics(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="kopano.web")
+    conflicts = metric_value(
+        (await client.get("/metrics")).text, "graphql_errors_total", {"code": "CONFLICT"}
+    )
+    response = await client.post(
+        "/graphql",
+        json={"query": "query TakenCheck { taken }", "operationName": "TakenCheck"},
+        headers={"x-request-id": "op-log-1"},
+    )
+    assert response.status_code == 200
+    text = (await client.get("/metrics")).text
+    assert metric_value(text, "graphql_errors_total", {"code": "CONFLICT"}) == conflicts + 1
+    (line,) = [
+        r.msg
+        for r in caplog.records
+        if isinstance(r.msg, dict)
+        and r.msg.get("event") == "http.request"
+        and r.msg.get("request_id") == "op-log-1"
+    ]
+    assert line["operation"] == "TakenCheck"
+    assert line["route"] == "/graphql"
+    assert line["status"] == 200
+    assert line["duration_ms"] >= 0
+
+
+async def test_failed_startup_runs_shutdown_hooks() -> None:
+    events: list[str] = []
+
+    async def start_relay() -> None:
+        events.append("relay started")
+
+    async def start_consumer() -> None:
+        raise ConnectionError("broker down")
+
+    async def stop_everything() -> None:
+        events.append("stopped")
+
+    app = create_service_app(
+        settings=settings(),
+        on_startup=[start_relay, start_consumer],
+        on_shutdown=[stop_everything],
+    )
+    with pytest.raises(ConnectionError):
+        async with app.router.lifespan_context(app):
+            pass
+    assert events == ["relay started", "stopped"]

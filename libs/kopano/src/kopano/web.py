@@ -47,7 +47,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.extensions import ParserCache, SchemaExtension, ValidationCache
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.types import ExecutionResult
 
@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GATEWAY_TOKEN_HEADER",
+    "GRAPHQL_ERRORS",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
     "GatewayOnlyFederation",
@@ -95,6 +96,12 @@ HTTP_REQUEST_DURATION = Histogram(
     "Time from request start to response end, by route template.",
     ["method", "route"],
     buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+
+GRAPHQL_ERRORS = Counter(
+    "graphql_errors",
+    "GraphQL errors returned to clients, by extensions.code.",
+    ["code"],
 )
 
 ReadinessCheck = Callable[[], Awaitable[object]]
@@ -287,10 +294,30 @@ class _GraphQLView(GraphQL[Any, None]):
     def decode_json(self, data: str | bytes) -> object:
         return orjson.loads(data)
 
+    async def execute_operation(
+        self,
+        request: Any,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: Any,
+        root_value: Any,
+        sub_response: Any,
+    ) -> Any:
+        # The access log line names the operation (client-chosen: bounded, never a label).
+        if isinstance(request_data, GraphQLRequestData) and request_data.operation_name:
+            request.scope.setdefault("state", {})["graphql_operation"] = (
+                request_data.operation_name[:100]
+            )
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         # Last line of defence: errors raised outside the MaskErrors hook.
         if result.errors:
             result.errors = mask_errors(result.errors)
+            for error in result.errors:
+                GRAPHQL_ERRORS.labels(str((error.extensions or {}).get("code", "INTERNAL"))).inc()
         return strawberry_process_result(result)
 
 
@@ -341,13 +368,16 @@ class RequestMetricsMiddleware:
             HTTP_REQUESTS.labels(method, route, str(status)).inc()
             HTTP_REQUEST_DURATION.labels(method, route).observe(elapsed)
             log = _log.debug if route in _QUIET_ROUTES and status < 500 else _log.info
-            log(
-                "http.request",
-                method=method,
-                route=route,
-                status=status,
-                duration_ms=round(elapsed * 1000, 2),
-            )
+            fields: dict[str, Any] = {
+                "method": method,
+                "route": route,
+                "status": status,
+                "duration_ms": round(elapsed * 1000, 2),
+            }
+            operation = scope.get("state", {}).get("graphql_operation")
+            if operation:
+                fields["operation"] = operation
+            log("http.request", **fields)
 
 
 # --------------------------------------------------------------------------- checks
@@ -535,21 +565,30 @@ def create_service_app(
         all_routes.append(Route(graphql_path, cast(Any, view), methods=["GET", "POST"]))
     all_routes.extend(routes)
 
+    async def shut_down() -> None:
+        for hook in reversed(on_shutdown):
+            try:
+                await _call_hook(hook)
+            except Exception:  # one failing hook must not skip the others
+                _log.exception("service.shutdown_hook_failed", hook=repr(hook))
+        if jwks_provider is not None:
+            await jwks_provider.aclose()
+
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        for hook in on_startup:
-            await _call_hook(hook)
+        try:
+            for hook in on_startup:
+                await _call_hook(hook)
+        except BaseException:
+            # Stop what already started (a relay, a consumer) before failing start-up.
+            _log.exception("service.startup_failed")
+            await shut_down()
+            raise
         _log.info("service.started", host=settings.host, port=settings.port)
         try:
             yield
         finally:
-            for hook in reversed(on_shutdown):
-                try:
-                    await _call_hook(hook)
-                except Exception:  # one failing hook must not skip the others
-                    _log.exception("service.shutdown_hook_failed", hook=repr(hook))
-            if jwks_provider is not None:
-                await jwks_provider.aclose()
+            await shut_down()
             _log.info("service.stopped")
 
     templates: dict[int, str] = {}
