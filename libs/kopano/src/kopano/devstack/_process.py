@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import socket
@@ -56,15 +57,15 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: stop the child if its parent dies.
+def _die_with_parent(sig: int) -> None:
+    """Runs in the child before exec: deliver ``sig`` to the child if its parent dies.
 
     This keeps a crashed test run or launcher from leaving orphaned servers behind.
     """
     if sys.platform.startswith("linux"):
         with contextlib.suppress(OSError):
             libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            libc.prctl(_PR_SET_PDEATHSIG, int(sig))
 
 
 def spawn(
@@ -75,13 +76,15 @@ def spawn(
     stdout: int | IO[Any] | None = None,
     user: int | None = None,
     group: int | None = None,
-    die_with_parent: bool = True,
+    death_signal: int | None = signal.SIGTERM,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` in its own session so a terminal Ctrl-C reaches only us.
 
     The caller decides the shutdown order; children must not all get SIGINT at once.
     """
-    preexec: Callable[[], None] | None = _die_with_parent if die_with_parent else None
+    preexec: Callable[[], None] | None = (
+        functools.partial(_die_with_parent, death_signal) if death_signal is not None else None
+    )
     extra: dict[str, Any] = {}
     if user is not None:
         extra["user"] = user

@@ -101,7 +101,9 @@ class EmbeddedServer(ABC):
             out: IO[bytes] | int = self._log_file
         else:
             out = subprocess.DEVNULL
-        self._proc = spawn(self._argv(), stdout=out, **self._spawn_kwargs())
+        self._proc = spawn(
+            self._argv(), stdout=out, death_signal=self._stop_signal(), **self._spawn_kwargs()
+        )
         try:
             wait_until(
                 self._ready,
