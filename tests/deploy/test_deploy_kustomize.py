@@ -116,6 +116,9 @@ def test_every_long_running_container_has_probes(
             assert probes["startup"]["path"] == "/healthz"
             for probe in probes.values():
                 assert probe["port"] in port_names
+            # Graceful rollouts: no new requests are routed to a pod by the time it stops.
+            pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
+            assert 0 < pre_stop < pod_spec(deployment)["terminationGracePeriodSeconds"]
 
 
 @pytest.mark.parametrize("target", TARGETS)
