@@ -12,22 +12,43 @@ from collections.abc import Iterator
 from typing import Any
 
 POSTGRES_IMAGE = "postgres:17-alpine"
+INSTALL_HINT = (
+    "KOPANO_TESTCONTAINERS=1 needs Docker and the optional testcontainers dependency: "
+    "`uv sync --all-packages --extra testcontainers` (or pip install 'kopano[testcontainers]')"
+)
+
+
+def require_testcontainers() -> None:
+    try:
+        import testcontainers  # noqa: F401
+    except ImportError as exc:
+        raise RuntimeError(INSTALL_HINT) from exc
+
+
 KAFKA_IMAGE = "confluentinc/cp-kafka:7.7.1"
 MONGO_IMAGE = "mongo:7.0"
 
 
 @contextlib.contextmanager
 def postgres() -> Iterator[str]:
-    from testcontainers.postgres import PostgresContainer
+    require_testcontainers()
+    try:
+        from testcontainers.community.postgres import PostgresContainer
+    except ImportError:  # testcontainers < 4.14
+        from testcontainers.postgres import PostgresContainer
 
     with PostgresContainer(POSTGRES_IMAGE, driver=None) as container:
         url: str = container.get_connection_url()
-        yield url.replace("postgresql+psycopg2://", "postgresql://")
+        yield url
 
 
 @contextlib.contextmanager
 def kafka() -> Iterator[str]:
-    from testcontainers.kafka import KafkaContainer
+    require_testcontainers()
+    try:
+        from testcontainers.community.kafka import KafkaContainer
+    except ImportError:  # testcontainers < 4.14
+        from testcontainers.kafka import KafkaContainer
 
     with KafkaContainer(KAFKA_IMAGE).with_kraft() as container:
         servers: str = container.get_bootstrap_server()
@@ -37,6 +58,7 @@ def kafka() -> Iterator[str]:
 @contextlib.contextmanager
 def mongodb() -> Iterator[str]:
     """MongoDB as a one-node replica set: transactions need one."""
+    require_testcontainers()
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
