@@ -19,7 +19,7 @@ from starlette.routing import Route
 from strawberry.types import Info
 
 from kopano.auth import SigningKey, StaticJwks, TokenIssuer, TokenVerifier
-from kopano.errors import Conflict
+from kopano.errors import Conflict, Forbidden
 from kopano.graphql import info_context, require_principal, require_role
 from kopano.logging import configure_logging
 from kopano.settings import BaseServiceSettings
@@ -533,3 +533,14 @@ async def test_failed_startup_runs_shutdown_hooks() -> None:
         async with app.router.lifespan_context(app):
             pass
     assert events == ["relay started", "stopped"]
+
+
+async def test_context_getter_refusal_becomes_http_status() -> None:
+    def suspended(base: RequestContext) -> None:
+        raise Forbidden("This account is suspended.")
+
+    app = create_service_app(settings=settings(), schema=make_schema(), context_getter=suspended)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://s") as c:
+        response = await c.post("/graphql", json={"query": "{ hello }"})
+    assert response.status_code == 403
+    assert response.text == "This account is suspended."

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 import orjson
 import strawberry
 import uvicorn
+from cross_web import HTTPException
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -54,7 +55,7 @@ from strawberry.types import ExecutionResult
 # kopano.metrics is imported for its side effect: the outbox/consumer collectors register.
 import kopano.metrics  # noqa: F401
 from kopano.auth import HttpJwksProvider, Principal, TokenVerifier, bearer_token
-from kopano.errors import ErrorCode, MaskErrors, Unauthenticated, mask_errors
+from kopano.errors import DomainError, ErrorCode, MaskErrors, Unauthenticated, mask_errors
 from kopano.logging import RequestIdMiddleware, configure_logging, current_request_id, get_logger
 from kopano.settings import BaseServiceSettings
 
@@ -268,6 +269,14 @@ def _ensure_extensions(
 
 # --------------------------------------------------------------------------- GraphQL view
 
+_HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_USER_INPUT: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+}
+
 
 class _GraphQLView(GraphQL[Any, None]):
     def __init__(
@@ -286,7 +295,11 @@ class _GraphQLView(GraphQL[Any, None]):
         self._build_context = build_context
 
     async def get_context(self, request: Any, response: Any) -> Any:
-        return await self._build_context(request, response)
+        try:
+            return await self._build_context(request, response)
+        except DomainError as exc:
+            # A service's context_getter refused the request before any execution.
+            raise HTTPException(_HTTP_STATUS.get(exc.code, 400), exc.message) from exc
 
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
