@@ -22,6 +22,7 @@ from members.service import Services
 from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
+from members.service.organisations import OrganisationService
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
 
@@ -76,6 +77,7 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
             member_topic=settings.member_topic,
         ),
         admin=AdminService(config),
+        organisations=OrganisationService(config),
     )
     return MembersRuntime(settings, engine, services, issuer, verifier)
 

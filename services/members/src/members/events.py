@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from kopano.events import CloudEvent
 from members.domain.model import Member
+from members.domain.organisations import Membership, Organisation
 
 MEMBER_TOPIC = "members.member"
 
@@ -53,3 +56,32 @@ def member_restored(member: Member, source: str) -> CloudEvent:
         str(member.id),
         {"memberId": str(member.id), "restoredAt": member.updated_at.isoformat()},
     )
+
+
+ORGANISATION_CREATED = "organisation.created"
+ORGANISATION_UPDATED = "organisation.updated"
+ORGANISATION_VERIFIED = "organisation.verified"
+ORGANISATION_REMOVED = "organisation.removed"
+ORGANISATION_MEMBER_JOINED = "organisation.member_joined"
+ORGANISATION_MEMBER_LEFT = "organisation.member_left"
+ORGANISATION_MEMBER_ROLE_CHANGED = "organisation.member_role_changed"
+
+
+def organisation_event(kind: str, org: Organisation, source: str, **extra: Any) -> CloudEvent:
+    """Organisation events carry its public facts, including the verified badge."""
+    data = {**org.public_data(), **extra}
+    return CloudEvent.new(kind, source, str(org.id), data)
+
+
+def membership_event(
+    kind: str, org: Organisation, membership: Membership, source: str, **extra: Any
+) -> CloudEvent:
+    data: dict[str, Any] = {
+        "organisationId": str(org.id),
+        "memberId": str(membership.member_id),
+        "role": membership.role.value,
+        "organisationVerified": org.verified,
+        **extra,
+    }
+    # Keyed by the organisation: its membership changes stay in order on one partition.
+    return CloudEvent.new(kind, source, str(org.id), data)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kopano.events import CloudEvent
 from kopano.outbox import add_many_to_outbox
 from members.adapters import tables as t
+from members.adapters.organisation_repository import OrganisationRepository
 from members.adapters.repository import (
     AuditRepository,
     ConsentRepository,
@@ -30,6 +31,7 @@ class UnitOfWork:
     refresh_tokens: RefreshTokenRepository
     consents: ConsentRepository
     audit: AuditRepository
+    organisations: OrganisationRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -43,6 +45,7 @@ class UnitOfWork:
         self.refresh_tokens = RefreshTokenRepository(self.conn)
         self.consents = ConsentRepository(self.conn)
         self.audit = AuditRepository(self.conn)
+        self.organisations = OrganisationRepository(self.conn)
         return self
 
     async def __aexit__(

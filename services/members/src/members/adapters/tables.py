@@ -110,3 +110,56 @@ audit_log = sa.Table(
     sa.Column("client_address", sa.Text),
     sa.Index("ix_audit_log_target", "target_type", "target_id"),
 )
+
+organisations = sa.Table(
+    "organisations",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("name", sa.Text, nullable=False),
+    # Lower-cased name: the directory's sort key (with id as the tie-breaker).
+    sa.Column("name_key", sa.Text, nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("description", sa.Text),
+    sa.Column("country", sa.String(2), nullable=False),
+    sa.Column("city", sa.Text),
+    sa.Column("website", sa.Text),
+    sa.Column("join_policy", sa.Text, nullable=False),
+    sa.Column("verified", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("verified_at", TZ),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("created_by", UUID(as_uuid=True), nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("updated_at", TZ, nullable=False),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    # One live organisation per name: nobody can register a second "Ministry of Foreign Affairs".
+    sa.Index(
+        "uq_organisations_name_active",
+        "name_key",
+        unique=True,
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+    sa.Index("ix_organisations_directory", "status", "name_key", "id"),
+    sa.Index("ix_organisations_country_city", "country", "city"),
+)
+
+organisation_memberships = sa.Table(
+    "organisation_memberships",
+    metadata,
+    sa.Column(
+        "organisation_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("organisations.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "member_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("role", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("requested_at", TZ, nullable=False),
+    sa.Column("joined_at", TZ),
+    sa.Index("ix_organisation_memberships_member", "member_id"),
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
+from members.service.organisations import OrganisationService
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +15,4 @@ class Services:
     config: ServiceConfig
     accounts: MembersService
     admin: AdminService
+    organisations: OrganisationService

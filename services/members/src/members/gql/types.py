@@ -1,0 +1,218 @@
+"""GraphQL output types (entities and payloads)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import cast
+
+import strawberry
+from strawberry.scalars import JSON
+
+from members.adapters.repository import AuditEntry
+from members.domain import model
+from members.domain import values as v
+from members.domain.model import Member
+from members.domain.visibility import Relation
+from members.gql.base import (
+    AccountStatus,
+    Ctx,
+    EducationLevel,
+    FieldVisibility,
+    Sector,
+    field,
+    visible,
+)
+from members.service.accounts import AuthTokens
+
+
+@strawberry.type(description="A district of Lesotho (ISO 3166-2:LS).")
+class District:
+    code: str
+    name: str
+
+
+@strawberry.type
+class FieldVisibilitySetting:
+    field: str
+    visibility: FieldVisibility  # type: ignore[valid-type]
+
+
+@strawberry.federation.type(keys=["id"], name="Member", description="A member of the diaspora.")
+class MemberType:
+    id: strawberry.ID
+    data: strawberry.Private[Member]
+
+    @classmethod
+    def from_model(cls, member: model.Member) -> MemberType:
+        return cls(id=strawberry.ID(str(member.id)), data=member)
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> MemberType | None:
+        try:
+            key = uuid.UUID(str(id))
+        except ValueError:
+            return None
+        member = await info.context.member_loader.load(key)
+        if member is None or member.status is model.MemberStatus.ERASED:
+            return None
+        return cls.from_model(member)
+
+    @strawberry.field
+    async def full_name(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "fullName", self.data.full_name)
+
+    @strawberry.field
+    async def preferred_name(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "preferredName", self.data.profile.preferred_name)
+
+    @strawberry.field
+    async def email(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "email", self.data.email)
+
+    @strawberry.field
+    async def phone(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "phone", self.data.phone)
+
+    @field("ISO 3166-1 alpha-2 code.")
+    async def country_of_residence(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "countryOfResidence", self.data.country_of_residence)
+
+    @strawberry.field
+    async def district_of_origin(self, info: Ctx) -> District | None:
+        code = await visible(info, self.data, "districtOfOrigin", self.data.district_of_origin)
+        return District(code=code, name=v.LESOTHO_DISTRICTS[code]) if code else None
+
+    @strawberry.field
+    async def city(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "city", self.data.profile.city)
+
+    @strawberry.field
+    async def occupation(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "occupation", self.data.profile.occupation)
+
+    @strawberry.field
+    async def sector(self, info: Ctx) -> Sector | None:  # type: ignore[valid-type]
+        return await visible(info, self.data, "sector", self.data.profile.sector)
+
+    @strawberry.field
+    async def skills(self, info: Ctx) -> list[str] | None:
+        return await visible(info, self.data, "skills", list(self.data.profile.skills))
+
+    @field("ISO 639-1 codes, e.g. st (Sesotho), en.")
+    async def languages(self, info: Ctx) -> list[str] | None:
+        return await visible(info, self.data, "languages", list(self.data.profile.languages))
+
+    @strawberry.field
+    async def bio(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "bio", self.data.profile.bio)
+
+    @strawberry.field
+    async def education_level(self, info: Ctx) -> EducationLevel | None:  # type: ignore[valid-type]
+        return await visible(info, self.data, "educationLevel", self.data.profile.education_level)
+
+    @strawberry.field
+    async def years_abroad(self, info: Ctx) -> int | None:
+        return await visible(info, self.data, "yearsAbroad", self.data.profile.years_abroad)
+
+    @strawberry.field
+    async def willing_to_mentor(self, info: Ctx) -> bool | None:
+        return await visible(
+            info, self.data, "willingToMentor", self.data.profile.willing_to_mentor
+        )
+
+    @strawberry.field
+    async def willing_to_invest(self, info: Ctx) -> bool | None:
+        return await visible(
+            info, self.data, "willingToInvest", self.data.profile.willing_to_invest
+        )
+
+    @strawberry.field
+    async def photo_url(self, info: Ctx) -> str | None:
+        return await visible(info, self.data, "photoUrl", self.data.profile.photo_url)
+
+    @strawberry.field
+    async def registered_at(self, info: Ctx) -> datetime | None:
+        relation = await info.context.relation_to(self.data)
+        return self.data.registered_at if relation >= Relation.MEMBER else None
+
+    @field("Your account roles (only on your own profile).")
+    async def roles(self, info: Ctx) -> list[str] | None:
+        if await info.context.relation_to(self.data) is not Relation.SELF:
+            return None
+        return sorted(r.value for r in self.data.roles)
+
+    @field("Account status (only on your own profile and for administrators).")
+    async def account_status(self, info: Ctx) -> AccountStatus | None:  # type: ignore[valid-type]
+        relation = await info.context.relation_to(self.data)
+        if relation is Relation.SELF or await info.context.is_admin():
+            return self.data.status
+        return None
+
+    @field("Who may see each profile field (only on your own profile).")
+    async def field_visibility(self, info: Ctx) -> list[FieldVisibilitySetting] | None:
+        if await info.context.relation_to(self.data) is not Relation.SELF:
+            return None
+        return [
+            FieldVisibilitySetting(field=name, visibility=self.data.visibility_of(name))
+            for name in model.DEFAULT_VISIBILITY
+        ]
+
+
+@strawberry.type(description="One privileged action, as the append-only audit log keeps it.")
+class AuditEntryType:
+    id: strawberry.ID
+    occurred_at: datetime
+    actor_id: strawberry.ID | None
+    action: str
+    target_type: str
+    target_id: str
+    details: JSON
+    request_id: str | None
+    client_address: str | None
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> AuditEntryType:
+        return cls(
+            id=strawberry.ID(str(entry.id)),
+            occurred_at=entry.occurred_at,
+            actor_id=strawberry.ID(str(entry.actor_id)) if entry.actor_id else None,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            details=cast(JSON, entry.details),
+            request_id=entry.request_id,
+            client_address=entry.client_address,
+        )
+
+
+@strawberry.type
+class AuditLogPage:
+    entries: list[AuditEntryType]
+    next_before: strawberry.ID | None = strawberry.field(
+        description="Pass as `before` for the next (older) page; null on the last page."
+    )
+
+
+@strawberry.type
+class AuthPayload:
+    access_token: str
+    access_token_expires_at: datetime
+    refresh_token: str
+    refresh_token_expires_at: datetime
+    member_id: strawberry.ID
+
+    @strawberry.field
+    async def member(self, info: Ctx) -> MemberType | None:
+        member = await info.context.member_loader.load(uuid.UUID(str(self.member_id)))
+        return MemberType.from_model(member) if member else None
+
+    @classmethod
+    def from_tokens(cls, tokens: AuthTokens) -> AuthPayload:
+        return cls(
+            access_token=tokens.access_token,
+            access_token_expires_at=tokens.access_token_expires_at,
+            refresh_token=tokens.refresh_token,
+            refresh_token_expires_at=tokens.refresh_token_expires_at,
+            member_id=strawberry.ID(str(tokens.member_id)),
+        )
