@@ -199,6 +199,10 @@ class Planner:
         self._entity_index: dict[tuple[Any, ...], Fetch] = {}
         self._ids = itertools.count()
         self._req_alias = itertools.count()
+        self._active: list[tuple[tuple[str, ...], str, str]] = []
+        # Fetches created while planning a @requires get their own namespace, so they are
+        # never merged into the fetch that consumes the required fields.
+        self._ns: tuple[Any, ...] = ()
         self.var_types = {
             v.variable.name.value: print_ast(v.type) for v in operation.variable_definitions or ()
         }
@@ -269,7 +273,12 @@ class Planner:
         return t.kind == "interface" and graph not in t.interface_object_in
 
     def resolvable(
-        self, graph: str, type_name: str, fname: str, provided: dict[str, list[Any]] | None
+        self,
+        graph: str,
+        type_name: str,
+        fname: str,
+        provided: dict[str, list[Any]] | None,
+        requires_ok: bool = False,
     ) -> bool:
         if fname == "__typename":
             return True
@@ -277,7 +286,7 @@ class Planner:
         if fm is None:
             return False
         if graph in fm.resolvable_in:
-            return fm.graphs[graph].requires is None
+            return requires_ok or fm.graphs[graph].requires is None
         return provided is not None and fname in provided and graph in fm.graphs
 
     def provided_for(self, provided: list[Any] | None, type_name: str) -> dict[str, list[Any]] | None:
@@ -545,8 +554,13 @@ class Planner:
         tree: SelTree,
         path: tuple[str, ...],
         provided: list[Any] | None,
+        requires_ok: bool = False,
     ) -> list[Any]:
-        """Plan collected fields of an object type in `graph`; return leftover FieldNodes."""
+        """Plan collected fields of an object type in `graph`; return leftover FieldNodes.
+
+        `requires_ok`: this is an entity fetch whose representations carry the fields that
+        `@requires` asks for, so such fields are resolvable here.
+        """
         t = self.tm(type_name)
         prov = self.provided_for(provided, type_name)
         leftover: dict[str, list[FieldNode]] = {}
@@ -559,7 +573,7 @@ class Planner:
             fm = t.fields.get(fname)
             if fm is None:
                 raise PlanningError(f"Cannot query field {fname!r} on type {type_name!r}")
-            if not self.resolvable(graph, type_name, fname, prov):
+            if not self.resolvable(graph, type_name, fname, prov, requires_ok):
                 leftover[key] = nodes
                 continue
             fs = tree.add_field(key, fname, tuple(first.arguments or ()))
@@ -629,7 +643,27 @@ class Planner:
         provided: list[Any] | None,
     ) -> dict[str, list[FieldNode]]:
         remaining = dict(leftover)
-        tried: set[tuple[str, str]] = set()
+        # Never jump back into a subgraph that is already being planned at this position.
+        tried: set[tuple[str, str]] = {
+            (g, e) for (p, g, e) in self._active if p == path
+        }
+        self._active.append((path, graph, type_name))
+        try:
+            return self._jump(fetch, graph, type_name, remaining, tree, path, provided, tried)
+        finally:
+            self._active.pop()
+
+    def _jump(
+        self,
+        fetch: Fetch,
+        graph: str,
+        type_name: str,
+        remaining: dict[str, list[FieldNode]],
+        tree: SelTree,
+        path: tuple[str, ...],
+        provided: list[Any] | None,
+        tried: set[tuple[str, str]],
+    ) -> dict[str, list[FieldNode]]:
         while remaining:
             # Pick the (graph, entity type) that resolves the most remaining fields with a
             # key this subgraph can provide.
@@ -665,44 +699,34 @@ class Planner:
                 for k, ns in remaining.items()
                 if (g, etype) in self.jump_targets(type_name, ns[0].name.value)
             }
-            plain: dict[str, list[FieldNode]] = {}
-            with_requires: list[tuple[str, list[FieldNode], SelectionSetNode]] = []
+            requires: list[SelectionSetNode] = []
             et = self.tm(etype)
-            for k, ns in chosen.items():
+            for ns in chosen.values():
                 fg = et.fields[ns[0].name.value].graphs[g]
                 if fg.requires is not None:
-                    with_requires.append((k, ns, fg.requires))
-                else:
-                    plain[k] = ns
+                    requires.append(fg.requires)
             for k in chosen:
                 del remaining[k]
-            if plain:
-                node = self.entity_fetch(fetch, path, g, ())
-                self.add_rep(fetch, graph, type_name, etype, key, None, tree, path, node, provided)
-                node.depends.add(fetch.id)
-                rest = self.plan_object(
-                    node, g, etype, plain, node.tree.fragment(etype), path, None
+            # One fetch per (subgraph, position): an entity is resolved once per subgraph,
+            # with the union of the keys and required fields in its representation.
+            node = self.entity_fetch(fetch, path, g, ())
+            before = len(self.fetches)
+            req_sel = None
+            if requires:
+                req_sel = self.alias_requires(
+                    SelectionSetNode(selections=tuple(s for r in requires for s in r.selections))
                 )
-                for n in rest:
-                    k2 = n.alias.value if n.alias else n.name.value
-                    remaining.setdefault(k2, []).append(n)
-            for k, ns, req in with_requires:
-                node = self.entity_fetch(fetch, path, g, ("req", next(self._req_alias)))
-                req_sel = self.alias_requires(req)
-                before = len(self.fetches)
-                self.add_rep(
-                    fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided
-                )
-                node.depends.add(fetch.id)
-                for f in self.fetches[before:]:
-                    if f is not node:
-                        node.depends.add(f.id)
-                rest = self.plan_object(
-                    node, g, etype, {k: ns}, node.tree.fragment(etype), path, None
-                )
-                for n in rest:
-                    k2 = n.alias.value if n.alias else n.name.value
-                    remaining.setdefault(k2, []).append(n)
+            self.add_rep(fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided)
+            node.depends.add(fetch.id)
+            for f in self.fetches[before:]:
+                if f is not node:
+                    node.depends.add(f.id)
+            rest = self.plan_object(
+                node, g, etype, chosen, node.tree.fragment(etype), path, None, True
+            )
+            for n in rest:
+                k2 = n.alias.value if n.alias else n.name.value
+                remaining.setdefault(k2, []).append(n)
         return remaining
 
     def try_hop(
@@ -757,7 +781,7 @@ class Planner:
     def entity_fetch(
         self, parent: Fetch, path: tuple[str, ...], graph: str, extra: tuple[Any, ...]
     ) -> Fetch:
-        ix = (parent.id, path, graph, extra)
+        ix = (parent.id, path, graph, extra, self._ns)
         node = self._entity_index.get(ix)
         if node is None:
             node = self.new_fetch(graph, True, path)
@@ -818,7 +842,12 @@ class Planner:
         shape = self.rep_shape(key.selections)
         if requires is not None:
             req_fields = self.collect(type_name, requires.selections)
-            left = self.plan_object(fetch, graph, type_name, req_fields, tree, path, provided)
+            saved = self._ns
+            self._ns = ("req", node.id)
+            try:
+                left = self.plan_object(fetch, graph, type_name, req_fields, tree, path, provided)
+            finally:
+                self._ns = saved
             if left:
                 raise PlanningError(f"cannot satisfy @requires on {type_name}")
             shape = merge_shapes(shape, self.rep_shape(requires.selections))
