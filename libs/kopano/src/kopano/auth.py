@@ -83,8 +83,9 @@ class PasswordHasher:
             salt_len=salt_len,
             type=argon2.Type.ID,
         )
-        # Verified against when the account does not exist, so both paths cost the same.
-        self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
+        # Verified against when the account does not exist, so both paths cost the
+        # same; made on first use so constructing a hasher stays cheap.
+        self._dummy_hash: str | None = None
 
     def hash(self, password: str) -> str:
         """Return an encoded ``$argon2id$...`` hash with a random salt."""
@@ -99,6 +100,8 @@ class PasswordHasher:
 
     def dummy_verify(self, password: str) -> bool:
         """Spend the same time as :meth:`verify` for an unknown account; always False."""
+        if self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash(secrets.token_urlsafe(16))
         self.verify(self._dummy_hash, password)
         return False
 
