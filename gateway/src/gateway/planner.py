@@ -204,7 +204,9 @@ class Planner:
         # never merged into the fetch that consumes the required fields.
         self._ns: tuple[Any, ...] = ()
         self.var_types = {
-            v.variable.name.value: print_ast(v.type) for v in operation.variable_definitions or ()
+            v.variable.name.value: print_ast(v.type)
+            + (f"={print_ast(v.default_value)}" if v.default_value is not None else "")
+            for v in operation.variable_definitions or ()
         }
 
     # -- helpers -------------------------------------------------------------------------
@@ -699,34 +701,48 @@ class Planner:
                 for k, ns in remaining.items()
                 if (g, etype) in self.jump_targets(type_name, ns[0].name.value)
             }
-            requires: list[SelectionSetNode] = []
-            et = self.tm(etype)
-            for ns in chosen.values():
-                fg = et.fields[ns[0].name.value].graphs[g]
-                if fg.requires is not None:
-                    requires.append(fg.requires)
             for k in chosen:
                 del remaining[k]
             # One fetch per (subgraph, position): an entity is resolved once per subgraph,
-            # with the union of the keys and required fields in its representation.
-            node = self.entity_fetch(fetch, path, g, ())
-            before = len(self.fetches)
-            req_sel = None
-            if requires:
-                req_sel = self.alias_requires(
-                    SelectionSetNode(selections=tuple(s for r in requires for s in r.selections))
+            # with the union of the keys and required fields in its representation; fields
+            # whose @requires conflict (same field, other arguments) get their own fetch.
+            et = self.tm(etype)
+            groups: list[tuple[dict[str, str], dict[str, list[FieldNode]], list[Any]]] = []
+            for k, ns in chosen.items():
+                fg = et.fields[ns[0].name.value].graphs[g]
+                sig = _requires_signature(fg.requires)
+                for gsig, gfields, greqs in groups:
+                    if all(gsig.get(n, a) == a for n, a in sig.items()):
+                        gsig.update(sig)
+                        gfields[k] = ns
+                        if fg.requires is not None:
+                            greqs.append(fg.requires)
+                        break
+                else:
+                    groups.append(
+                        (dict(sig), {k: ns}, [fg.requires] if fg.requires is not None else [])
+                    )
+            for gi, (_, gfields, greqs) in enumerate(groups):
+                node = self.entity_fetch(fetch, path, g, () if gi == 0 else ("split", gi))
+                before = len(self.fetches)
+                req_sel = None
+                if greqs:
+                    req_sel = self.alias_requires(
+                        SelectionSetNode(selections=tuple(s for r in greqs for s in r.selections))
+                    )
+                self.add_rep(
+                    fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided
                 )
-            self.add_rep(fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided)
-            node.depends.add(fetch.id)
-            for f in self.fetches[before:]:
-                if f is not node:
-                    node.depends.add(f.id)
-            rest = self.plan_object(
-                node, g, etype, chosen, node.tree.fragment(etype), path, None, True
-            )
-            for n in rest:
-                k2 = n.alias.value if n.alias else n.name.value
-                remaining.setdefault(k2, []).append(n)
+                node.depends.add(fetch.id)
+                for f in self.fetches[before:]:
+                    if f is not node:
+                        node.depends.add(f.id)
+                rest = self.plan_object(
+                    node, g, etype, gfields, node.tree.fragment(etype), path, None, True
+                )
+                for n in rest:
+                    k2 = n.alias.value if n.alias else n.name.value
+                    remaining.setdefault(k2, []).append(n)
         return remaining
 
     def try_hop(
@@ -912,6 +928,15 @@ class Planner:
             f.query = f"{op_kind}{defs}{text}"
             f.operation = op_kind
         f.variables = tuple(sorted(v for v in used if v in self.var_types))
+
+
+def _requires_signature(sel: SelectionSetNode | None) -> dict[str, str]:
+    """Top-level required fields with their printed arguments (to spot conflicts)."""
+    out: dict[str, str] = {}
+    for n in sel.selections if sel is not None else ():
+        if isinstance(n, FieldNode):
+            out[n.name.value] = ",".join(print_ast(a) for a in n.arguments or ())
+    return out
 
 
 def merge_shapes(a: RepShape, b: RepShape) -> RepShape:
