@@ -158,3 +158,15 @@ def test_signing_key_from_pem(tmp_path: Path) -> None:
     )
     assert s.load_signing_key().kid == key.kid
     assert not (tmp_path / "keys").exists()
+
+
+def test_signing_key_bundle_for_rotation(tmp_path: Path) -> None:
+    from kopano.auth import SigningKey
+
+    new, old = SigningKey.generate(), SigningKey.generate()
+    bundle = (new.to_pem() + old.to_pem()).decode()
+    s = MembersSettings(database_url=DB, data_dir=tmp_path, signing_key_pem=SecretStr(bundle))
+    assert [k.kid for k in s.load_signing_keys()] == [new.kid, old.kid]
+    assert s.load_signing_key().kid == new.kid
+    with pytest.raises(ValueError, match="PEM"):
+        SigningKey.all_from_pem("not a pem")

@@ -153,6 +153,16 @@ class SigningKey:
         return cls(key)
 
     @classmethod
+    def all_from_pem(cls, pem: str | bytes) -> list[SigningKey]:
+        """Every key in a PEM bundle, in order (the first signs, the rest verify)."""
+        text = pem.decode("ascii") if isinstance(pem, bytes) else pem
+        marker = "-----BEGIN "
+        blocks = [marker + part for part in text.split(marker)[1:]]
+        if not blocks:
+            raise ValueError("no PEM block found")
+        return [cls.from_pem(block) for block in blocks]
+
+    @classmethod
     def load_or_create(cls, path: str | Path) -> SigningKey:
         """Load the PEM at ``path``; create it (mode 0600) when absent. For dev/test."""
         path = Path(path)

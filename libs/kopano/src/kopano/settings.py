@@ -186,13 +186,22 @@ class SigningKeySettingsMixin(BaseSettings):
     ``data_dir/keys/`` so tokens survive restarts; elsewhere it is a required secret.
     """
 
+    # One PEM, or several concatenated for rotation: the first signs, all are published.
     signing_key_pem: SecretStr | None = Field(default=None, repr=False)
 
-    def load_signing_key(self) -> SigningKey:
+    def load_signing_keys(self) -> list[SigningKey]:
         from kopano.auth import SigningKey
 
         if self.signing_key_pem is not None:
-            return SigningKey.from_pem(self.signing_key_pem.get_secret_value())
+            return SigningKey.all_from_pem(self.signing_key_pem.get_secret_value())
+        return [self.load_signing_key()]
+
+    def load_signing_key(self) -> SigningKey:
+        """The key that signs (the first of ``signing_key_pem``, or the dev key)."""
+        from kopano.auth import SigningKey
+
+        if self.signing_key_pem is not None:
+            return SigningKey.all_from_pem(self.signing_key_pem.get_secret_value())[0]
         environment = getattr(self, "environment", "prod")
         if environment not in _RELAXED_ENVIRONMENTS:
             raise MissingSecretsError("signing_key_pem must be set outside dev/test")
