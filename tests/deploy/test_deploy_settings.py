@@ -8,7 +8,7 @@ import json
 import os
 
 import pytest
-from deploy_support import PORTS, Rendered, compose_config, pod_spec
+from deploy_support import PORTS, REPO, Rendered, compose_config, pod_spec
 from pydantic import ValidationError
 
 from kopano.settings import MissingSecretsError
@@ -107,3 +107,11 @@ def test_members_accepts_its_compose_environment(
     assert settings.kafka_bootstrap_servers == "kafka:9092"
     assert settings.gateway_token is not None
     assert settings.gateway_token.get_secret_value() == "token"
+
+
+def test_every_secret_key_is_documented_for_operators() -> None:
+    readme = (REPO / "deploy" / "README.md").read_text()
+    for secret, keys in SECRET_KEYS.items():
+        assert f"`{secret}`" in readme
+        for key in keys:
+            assert f"`{key}`" in readme, key
