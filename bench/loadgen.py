@@ -349,6 +349,7 @@ def verify(url: str, body: bytes, oracle: Any, *, connections: int = 50) -> dict
         "bad": checks.failures() + (connections - checks.deep_checked - checks.connect_errors),
         "sample": checks.sample,
         "responses": len(latencies),
+        "checks": {k: v for k, v in vars(checks).items() if k != "sample" and v},
     }
 
 

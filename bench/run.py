@@ -312,6 +312,11 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
             _, sample = post(url, body)
             result["error"] = f"response differs from the oracle: {sample[:400]!r}"
             result["expected_len"] = expected_len
+        if a.check_only:
+            result["correct"] = expected_len >= 0 and result["verify_before"]["bad"] == 0
+            if not result["correct"] and "error" not in result:
+                result["error"] = f"wrong answers: {result['verify_before']}"
+            return result
         if a.warmup > 0:
             env.load.run(url, body_file, oracle, expected_len, a.warmup)
         sg0 = get_json(env.subgraphs_url + "/stats")
@@ -369,6 +374,26 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
         return result
     finally:
         gw.stop()
+
+
+def run_with_retries(env: Env, system: System, query: str) -> dict[str, Any]:
+    """Run a scenario; rerun it (``--retries``) while other work competed for the CPU.
+
+    Keeps the attempt that other work disturbed least.
+    """
+    best: dict[str, Any] | None = None
+    for attempt in range(1, env.args.retries + 2):
+        r = run_scenario(env, system, query)
+        r["attempt"] = attempt
+        print(_one_line(r), file=sys.stderr, flush=True)
+        if "load" not in r:
+            return r
+        if best is None or r["cpu_pct"]["other"] < best["cpu_pct"]["other"]:
+            best = r
+        if not r["contended"]:
+            break
+    assert best is not None
+    return best
 
 
 def wait_idle(max_wait: float, threshold: float) -> float:
@@ -472,6 +497,8 @@ def _fmt(v: float | None, digits: int = 0) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
+    if results and all("correct" in r or "load" not in r for r in results):
+        return check_table(results)
     lines = [
         "| query | system | RPS | p50 ms | p95 ms | p99 ms | peak RSS MB | subgraph req / req"
         " | failures | gateway CPU % | other CPU % |",
@@ -492,6 +519,14 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{' (WRONG)' if 'error' in r else ''} | {_fmt(cpu['gateway'])} | "
             f"{_fmt(cpu['other'])}{' contended' if r.get('contended') else ''} |"
         )
+    return "\n".join(lines)
+
+
+def check_table(results: list[dict[str, Any]]) -> str:
+    lines = ["| query | system | answer |", "|---|---|---|"]
+    for r in results:
+        verdict = "correct" if r.get("correct") else f"WRONG: {_last_line(r.get('error', '?'))}"
+        lines.append(f"| {r['query']} | {r['label']} | {verdict} |")
     return "\n".join(lines)
 
 
@@ -548,6 +583,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("-d", "--duration", type=float, default=20.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=10.0, help="warm-up seconds")
     ap.add_argument("--quick", action="store_true", help="3 s warm-up, 5 s measured")
+    ap.add_argument(
+        "--check-only",
+        action="store_true",
+        help="only compare each system's answers with the oracle",
+    )
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--workers", type=int, default=1, help="load generator threads / processes")
     ap.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
@@ -569,6 +609,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=15.0,
         help="flag a run when other processes used more CPU than this (%% of one core)",
+    )
+    ap.add_argument(
+        "--retries", type=int, default=0, help="reruns of a scenario marked contended (best kept)"
     )
     ap.add_argument("--out", default=str(HERE / "results"))
     a = ap.parse_args(argv)
@@ -665,9 +708,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         for q in queries:
             for system in systems:
-                r = run_scenario(env, system, q)
-                results.append(r)
-                print(_one_line(r), file=sys.stderr, flush=True)
+                results.append(run_with_retries(env, system, q))
     finally:
         subgraphs.stop()
 
@@ -700,6 +741,8 @@ def main(argv: list[str] | None = None) -> int:
     (out_dir / f"{stamp}.md").write_text(report + "\n")
     print(report)
     print(f"\nwritten: {out_dir / stamp}.json and .md", file=sys.stderr)
+    if a.check_only:
+        return 0 if all(r.get("correct") for r in results) else 1
     return 1 if any(r.get("failures") or "error" in r for r in results) else 0
 
 
