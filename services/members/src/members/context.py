@@ -11,6 +11,7 @@ from kopano.auth import Principal
 from kopano.errors import Unauthenticated
 from kopano.web import RequestContext
 from members.domain.model import Member
+from members.domain.organisations import Membership, Organisation
 from members.domain.visibility import Relation
 from members.service import Services
 from members.service.common import Actor, require_member_id
@@ -24,9 +25,31 @@ class MembersContext:
     # Set by register/login/refresh: the response describes the caller's own account.
     acting_as: uuid.UUID | None = field(default=None, init=False)
 
+    organisation_loader: DataLoader[uuid.UUID, Organisation | None] = field(init=False)
+    member_count_loader: DataLoader[uuid.UUID, int] = field(init=False)
+    my_membership_loader: DataLoader[uuid.UUID, Membership | None] = field(init=False)
+
     def __post_init__(self) -> None:
-        # A new loader per request: batching within one request, no cross-request cache.
+        # New loaders per request: batching within one request, no cross-request cache.
         self.member_loader = DataLoader(load_fn=self._load_members)
+        self.organisation_loader = DataLoader(load_fn=self._load_organisations)
+        self.member_count_loader = DataLoader(load_fn=self._load_member_counts)
+        self.my_membership_loader = DataLoader(load_fn=self._load_my_memberships)
+
+    async def _load_organisations(self, ids: list[uuid.UUID]) -> list[Organisation | None]:
+        found = await self.services.organisations.get_many(ids)
+        return [found.get(i) for i in ids]
+
+    async def _load_member_counts(self, ids: list[uuid.UUID]) -> list[int]:
+        found = await self.services.organisations.member_counts(ids)
+        return [found.get(i, 0) for i in ids]
+
+    async def _load_my_memberships(self, ids: list[uuid.UUID]) -> list[Membership | None]:
+        viewer = await self.viewer_id()
+        if viewer is None:
+            return [None] * len(ids)
+        found = await self.services.organisations.memberships_for(viewer, ids)
+        return [found.get(i) for i in ids]
 
     async def _load_members(self, ids: list[uuid.UUID]) -> list[Member | None]:
         found = await self.services.accounts.members_by_ids(ids)

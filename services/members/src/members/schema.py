@@ -10,20 +10,24 @@ import strawberry
 from kopano.errors import MaskErrors
 from members.gql.accounts import AccountMutation, AccountQuery
 from members.gql.admin import AdminMutation, AdminQuery
-from members.gql.types import MemberType
+from members.gql.organisations import OrganisationMutation, OrganisationQuery
+from members.gql.types import MemberType, OrganisationNode
 
 
 @strawberry.type
-class Query(AccountQuery, AdminQuery):
+class Query(AccountQuery, AdminQuery, OrganisationQuery):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutation, AdminMutation):
+class Mutation(AccountMutation, AdminMutation, OrganisationMutation):
     pass
 
 
 def build_schema() -> strawberry.federation.Schema:
     return strawberry.federation.Schema(
-        query=Query, mutation=Mutation, types=[MemberType], extensions=[MaskErrors]
+        query=Query,
+        mutation=Mutation,
+        types=[MemberType, OrganisationNode],
+        extensions=[MaskErrors],
     )

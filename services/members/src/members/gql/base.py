@@ -11,6 +11,7 @@ from strawberry.types import Info
 from kopano.errors import BadUserInput
 from members.context import MembersContext
 from members.domain import model
+from members.domain import organisations as orgs
 from members.domain import values as v
 from members.domain.visibility import field_visible
 
@@ -21,6 +22,13 @@ AccountStatus = strawberry.enum(model.MemberStatus, name="AccountStatus")
 FieldVisibility = strawberry.enum(
     model.Visibility, name="Visibility", description="Who may see a profile field."
 )
+
+OrganisationKind = strawberry.enum(
+    orgs.OrganisationType, name="OrganisationType", description="What kind of organisation."
+)
+JoinPolicy = strawberry.enum(orgs.JoinPolicy)
+OrganisationRole = strawberry.enum(orgs.OrganisationRole)
+MembershipStatus = strawberry.enum(orgs.MembershipStatus)
 
 Ctx = Info[MembersContext, None]
 T = TypeVar("T")

@@ -11,14 +11,20 @@ from strawberry.scalars import JSON
 
 from members.adapters.repository import AuditEntry
 from members.domain import model
+from members.domain import organisations as orgs
 from members.domain import values as v
 from members.domain.model import Member
+from members.domain.organisations import Membership, Organisation
 from members.domain.visibility import Relation
 from members.gql.base import (
     AccountStatus,
     Ctx,
     EducationLevel,
     FieldVisibility,
+    JoinPolicy,
+    MembershipStatus,
+    OrganisationKind,
+    OrganisationRole,
     Sector,
     field,
     visible,
@@ -149,6 +155,13 @@ class MemberType:
             return self.data.status
         return None
 
+    @field("Organisations you belong to or asked to join (only on your own profile).")
+    async def organisations(self, info: Ctx) -> list[MembershipNode] | None:
+        if await info.context.relation_to(self.data) is not Relation.SELF:
+            return None
+        rows = await info.context.services.organisations.memberships_of_member(self.data.id)
+        return [MembershipNode(data=m) for m in rows]
+
     @field("Who may see each profile field (only on your own profile).")
     async def field_visibility(self, info: Ctx) -> list[FieldVisibilitySetting] | None:
         if await info.context.relation_to(self.data) is not Relation.SELF:
@@ -216,3 +229,140 @@ class AuthPayload:
             refresh_token_expires_at=tokens.refresh_token_expires_at,
             member_id=strawberry.ID(str(tokens.member_id)),
         )
+
+
+@strawberry.type
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    name="Organisation",
+    description="An association, burial society, chapter, business or government agency.",
+)
+class OrganisationNode:
+    id: strawberry.ID
+    data: strawberry.Private[Organisation]
+
+    @classmethod
+    def from_model(cls, org: Organisation) -> OrganisationNode:
+        return cls(id=strawberry.ID(str(org.id)), data=org)
+
+    @classmethod
+    async def resolve_reference(cls, info: Ctx, id: strawberry.ID) -> OrganisationNode | None:
+        try:
+            key = uuid.UUID(str(id))
+        except ValueError:
+            return None
+        org = await info.context.organisation_loader.load(key)
+        return cls.from_model(org) if org else None
+
+    @strawberry.field
+    def name(self) -> str:
+        return self.data.name
+
+    @strawberry.field
+    def type(self) -> OrganisationKind:  # type: ignore[valid-type]
+        return self.data.type
+
+    @strawberry.field
+    def description(self) -> str | None:
+        return self.data.description
+
+    @field("ISO 3166-1 alpha-2 code.")
+    def country(self) -> str:
+        return self.data.country
+
+    @strawberry.field
+    def city(self) -> str | None:
+        return self.data.city
+
+    @strawberry.field
+    def website(self) -> str | None:
+        return self.data.website
+
+    @strawberry.field
+    def join_policy(self) -> JoinPolicy:  # type: ignore[valid-type]
+        return self.data.join_policy
+
+    @field("Checked by a platform administrator (ministries and agencies, for instance).")
+    def verified(self) -> bool:
+        return self.data.verified
+
+    @strawberry.field
+    def verified_at(self) -> datetime | None:
+        return self.data.verified_at
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.data.created_at
+
+    @strawberry.field
+    async def member_count(self, info: Ctx) -> int:
+        return await info.context.member_count_loader.load(self.data.id)
+
+    @field("Your membership (null when you are not a member or not signed in).")
+    async def my_membership(self, info: Ctx) -> MembershipNode | None:
+        membership = await info.context.my_membership_loader.load(self.data.id)
+        return MembershipNode(data=membership) if membership else None
+
+    @field("Active members (visible to the organisation's members and administrators).")
+    async def members(self, info: Ctx) -> list[MembershipNode]:
+        rows = await info.context.services.organisations.members_of(
+            await info.context.actor(), self.data.id, orgs.MembershipStatus.ACTIVE
+        )
+        return [MembershipNode(data=m) for m in rows]
+
+    @field("Requests waiting for approval (owners and admins only).")
+    async def pending_requests(self, info: Ctx) -> list[MembershipNode]:
+        rows = await info.context.services.organisations.members_of(
+            await info.context.actor(), self.data.id, orgs.MembershipStatus.PENDING
+        )
+        return [MembershipNode(data=m) for m in rows]
+
+
+@strawberry.type(name="OrganisationMembership")
+class MembershipNode:
+    data: strawberry.Private[Membership]
+
+    @strawberry.field
+    async def organisation(self, info: Ctx) -> OrganisationNode | None:
+        org = await info.context.organisation_loader.load(self.data.organisation_id)
+        return OrganisationNode.from_model(org) if org else None
+
+    @strawberry.field
+    async def member(self, info: Ctx) -> MemberType | None:
+        member = await info.context.member_loader.load(self.data.member_id)
+        if member is None or member.status is model.MemberStatus.ERASED:
+            return None
+        return MemberType.from_model(member)
+
+    @strawberry.field
+    def role(self) -> OrganisationRole:  # type: ignore[valid-type]
+        return self.data.role
+
+    @strawberry.field
+    def status(self) -> MembershipStatus:  # type: ignore[valid-type]
+        return self.data.status
+
+    @strawberry.field
+    def requested_at(self) -> datetime:
+        return self.data.requested_at
+
+    @strawberry.field
+    def joined_at(self) -> datetime | None:
+        return self.data.joined_at
+
+
+@strawberry.type
+class OrganisationEdge:
+    cursor: str
+    node: OrganisationNode
+
+
+@strawberry.type
+class OrganisationConnection:
+    edges: list[OrganisationEdge]
+    page_info: PageInfo
