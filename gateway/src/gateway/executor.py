@@ -44,6 +44,7 @@ from gateway.planner import (
     Planner,
     PlanningError,
     build_representation,
+    rename_keys,
 )
 from gateway.supergraph import Supergraph
 
@@ -532,6 +533,8 @@ class Gateway:
                 return
             d = resp.get("data") if isinstance(resp, dict) else None
             if isinstance(d, dict):
+                if f.renames:
+                    rename_keys(d, f.tree)
                 deep_merge(data, d)
             errs = resp.get("errors") if isinstance(resp, dict) else None
             if errs:
@@ -569,6 +572,8 @@ class Gateway:
         d = resp.get("data") if isinstance(resp, dict) else None
         ents = d.get("_entities") if isinstance(d, dict) else None
         if isinstance(ents, list):
+            if f.renames:
+                rename_keys(ents, f.tree)
             for i, ent in enumerate(ents):
                 if i >= len(groups):
                     break

@@ -44,11 +44,13 @@ class PlanningError(Exception):
 class SelTree:
     """A subgraph selection set under construction (fields by response key, then fragments)."""
 
-    __slots__ = ("fields", "fragments")
+    __slots__ = ("fields", "fragments", "registry")
 
     def __init__(self) -> None:
         self.fields: dict[str, FieldSel] = {}
         self.fragments: dict[str, SelTree] = {}
+        # Shared by sibling fragments: response key -> subgraph type, to spot conflicts.
+        self.registry: dict[str, str] | None = None
 
     def add_field(self, key: str, name: str, args: tuple[ArgumentNode, ...]) -> FieldSel:
         cur = self.fields.get(key)
@@ -103,13 +105,35 @@ class SelTree:
 
 
 class FieldSel:
-    __slots__ = ("args", "key", "name", "sub")
+    __slots__ = ("args", "key", "name", "out_key", "sub")
 
     def __init__(self, key: str, name: str, args: tuple[ArgumentNode, ...]) -> None:
-        self.key = key
+        self.key = key  # the key in the subgraph query
+        self.out_key = key  # the key in the merged response (differs for internal aliases)
         self.name = name
         self.args = args
         self.sub: SelTree | None = None
+
+
+def rename_keys(obj: Any, tree: SelTree) -> None:
+    """Move internally aliased fields of a subgraph response back to their response keys."""
+    if isinstance(obj, list):
+        for x in obj:
+            rename_keys(x, tree)
+        return
+    if not isinstance(obj, dict):
+        return
+    for fs in tree.fields.values():
+        if fs.key != fs.out_key and fs.key in obj:
+            obj[fs.out_key] = obj.pop(fs.key)
+        if fs.sub is not None:
+            v = obj.get(fs.out_key)
+            if v is not None:
+                rename_keys(v, fs.sub)
+    tn = obj.get("__typename")
+    for tname, sub in tree.fragments.items():
+        if tname == tn or tn is None:
+            rename_keys(obj, sub)
 
 
 def _collect_vars(node: Any, out: set[str]) -> None:
@@ -149,6 +173,7 @@ class Fetch:
     variables: tuple[str, ...] = ()
     level: int = 0
     operation: str = "query"
+    renames: bool = False  # the subgraph query uses internal aliases to undo
 
 
 @dataclass(slots=True)
@@ -460,13 +485,36 @@ class Planner:
         tree.add_field("__typename", "__typename", ())
         leftovers: list[Any] = []
         runtime = self.sg.possible_in.get((type_name, graph), frozenset())
+        hoisted: set[str] = set()
+        registry: dict[str, str] = {}
+        if t.kind == "interface":
+            # Leaf fields selected on the interface go on the interface itself: cheaper, and
+            # subgraphs may type them differently per implementation (ID vs ID!), which
+            # would make sibling fragments conflict.
+            prov_i = self.provided_for(provided, type_name)
+            for key, nodes in self.collect(type_name, selections).items():
+                fname = nodes[0].name.value
+                fm = t.fields.get(fname)
+                if fm is None or self.is_composite(fm.type_name):
+                    continue
+                if not self.resolvable(graph, type_name, fname, prov_i):
+                    continue
+                if all(
+                    self.resolvable(graph, r, fname, self.provided_for(provided, r))
+                    for r in runtime
+                ):
+                    tree.add_field(key, fname, tuple(nodes[0].arguments or ()))
+                    hoisted.add(key)
         for rname in self.sg.possible.get(type_name, ()):
             if rname not in runtime:
                 continue
             fields = self.collect(rname, selections)
+            for key in hoisted:
+                fields.pop(key, None)
             if not fields:
                 continue
             sub = tree.fragment(rname)
+            sub.registry = registry
             left = self.plan_object(fetch, graph, rname, fields, sub, path, provided)
             if left:
                 leftovers.append(
@@ -578,7 +626,20 @@ class Planner:
             if not self.resolvable(graph, type_name, fname, prov, requires_ok):
                 leftover[key] = nodes
                 continue
-            fs = tree.add_field(key, fname, tuple(first.arguments or ()))
+            fg = fm.graphs.get(graph)
+            if tree.registry is not None:
+                ts = fg.type_str if fg is not None and fg.type_str else fm.type_str
+                prev = tree.registry.setdefault(key, ts)
+                if prev != ts:
+                    # Same response key, different type in a sibling fragment: alias it.
+                    alias = f"_a{next(self._req_alias)}_{key}"
+                    fs = tree.add_field(alias, fname, tuple(first.arguments or ()))
+                    fs.out_key = key
+                    fetch.renames = True
+                else:
+                    fs = tree.add_field(key, fname, tuple(first.arguments or ()))
+            else:
+                fs = tree.add_field(key, fname, tuple(first.arguments or ()))
             if not self.is_composite(fm.type_name):
                 continue
             if fs.sub is None:
@@ -593,9 +654,13 @@ class Planner:
             fg = fm.graphs.get(graph)
             if fg is not None and fg.provides is not None:
                 sub_prov = [*(sub_prov or ()), *fg.provides.selections]
-            left = self.plan_position(
-                fetch, graph, fm.type_name, subsel, fs.sub, (*path, key), sub_prov
-            )
+            child = fm.type_name
+            if fg is not None and fg.type_name is not None and fg.type_name in self.sg.types:
+                # The subgraph declares a narrower type (e.g. an object for a union).
+                child = fg.type_name
+                if child != fm.type_name:
+                    fs.sub.add_field("__typename", "__typename", ())
+            left = self.plan_position(fetch, graph, child, subsel, fs.sub, (*path, key), sub_prov)
             if left:
                 leftover[key] = [
                     FieldNode(

@@ -38,6 +38,8 @@ from graphql import (
     UnionTypeExtensionNode,
     build_ast_schema,
     parse,
+    print_ast,
+    parse_type,
     value_from_ast_untyped,
 )
 from graphql.language import DirectiveDefinitionNode
@@ -70,6 +72,8 @@ class FieldInGraph:
     provides: SelectionSetNode | None = None
     external: bool = False
     overridden: bool = False
+    type_name: str | None = None  # the field's named type in that subgraph, when it differs
+    type_str: str | None = None  # the full type in that subgraph, when it differs
 
 
 @dataclass(slots=True)
@@ -77,6 +81,7 @@ class FieldMeta:
     name: str
     type_name: str  # the named (unwrapped) output type
     type_node: TypeNode
+    type_str: str = ""
     # graph -> definition; a field is resolvable in a graph when it is present, not external
     # and not overridden there.
     graphs: dict[str, FieldInGraph] = field(default_factory=dict)
@@ -230,6 +235,7 @@ class Supergraph:
             name=fd.name.value,
             type_name=named_type(fd.type),
             type_node=fd.type,
+            type_str=print_ast(fd.type),
             args=tuple(a.name.value for a in fd.arguments or ()),
         )
         for dd in fd.directives or ():
@@ -245,6 +251,8 @@ class Supergraph:
                     provides=parse_selection(a["provides"]) if a.get("provides") else None,
                     external=bool(a.get("external")),
                     overridden=bool(a.get("usedOverridden")),
+                    type_name=named_type(parse_type(a["type"])) if a.get("type") else None,
+                    type_str=str(a["type"]) if a.get("type") else None,
                 )
                 fm.graphs[str(g)] = fg
             elif dn == "inaccessible":

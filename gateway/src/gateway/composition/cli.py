@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.composition import CompositionError, SubgraphSource, compose
+from gateway.composition import CompositionError, CompositionIssue, SubgraphSource, compose_model
 from gateway.composition.config import (
     DEFAULT_CONFIG,
     DEFAULT_SUPERGRAPH,
@@ -24,11 +24,38 @@ from gateway.composition.config import (
     sources_from_schemas,
     sources_from_urls,
 )
+from gateway.composition.merge import SupergraphModel
+from gateway.composition.printer import print_supergraph
+
+# Apollo Gateway (unlike Apollo Router and Hive Gateway) refuses to load a supergraph that links
+# these SECURITY features, and our supergraph must load in both Node gateways unchanged.
+APOLLO_GATEWAY_UNSUPPORTED = ("authenticated", "requiresScopes", "policy")
+
+
+def apollo_gateway_problems(model: SupergraphModel) -> list[CompositionIssue]:
+    return [
+        CompositionIssue(
+            "UNSUPPORTED_BY_APOLLO_GATEWAY",
+            f"@{name} is used by a subgraph, but Apollo Gateway cannot load a supergraph that "
+            f"links https://specs.apollo.dev/{name} (it is a router-only SECURITY feature); "
+            "enforce that rule in the service instead.",
+        )
+        for name in APOLLO_GATEWAY_UNSUPPORTED
+        if name in model.used_spec_directives
+    ]
 
 
 def supergraph_text(sources: Sequence[SubgraphSource]) -> str:
-    """The supergraph file's content: the composed SDL with a final newline."""
-    return compose(sources) + "\n"
+    """The supergraph file's content: the composed SDL with a final newline.
+
+    Raises `CompositionError` when composition fails or when the result would not load in
+    Apollo Gateway.
+    """
+    model = compose_model(sources)
+    problems = apollo_gateway_problems(model)
+    if problems:
+        raise CompositionError(problems)
+    return print_supergraph(model) + "\n"
 
 
 def stale_diff(committed: str, fresh: str, path: Path) -> str:
