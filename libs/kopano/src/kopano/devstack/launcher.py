@@ -372,6 +372,13 @@ class DevStack:
             raise LaunchError(f"{spec.name}: migrations failed (exit code {code}); see its log")
 
     def start_service(self, spec: ServiceSpec, argv: list[str], env: Mapping[str, str]) -> Child:
+        env = dict(env)
+        # Children write to a pipe, so tell them whether the terminal at the end wants colour.
+        if self.console.color:
+            env.setdefault("FORCE_COLOR", "1")
+        else:
+            env["NO_COLOR"] = "1"
+            env.pop("FORCE_COLOR", None)
         child = Child(spec.name, argv, env, self.console, self.config.repo_root)
         self.children.append(child)
         return child
