@@ -254,11 +254,14 @@ class Document:
 
 
 class _Completer:
-    __slots__ = ("errors", "intro")
+    __slots__ = ("errors", "hidden", "intro")
 
-    def __init__(self, errors: list[dict[str, Any]], intro: dict[str, Any] | None) -> None:
+    def __init__(
+        self, errors: list[dict[str, Any]], intro: dict[str, Any] | None, hidden: frozenset[str]
+    ) -> None:
         self.errors = errors
         self.intro = intro
+        self.hidden = hidden
 
     def obj(self, v: dict[str, Any], shape: ObjShape) -> Any:
         fields = shape.default
@@ -267,6 +270,9 @@ class _Completer:
             got = shape.by_type.get(tn) if tn is not None else None
             if got is not None:
                 fields = got
+            elif tn in self.hidden:
+                # An object of a type clients cannot see (@inaccessible) reads as null.
+                return None
         out: dict[str, Any] = {}
         for key, kind, tw, sub in fields:
             if kind == _TYPENAME:
@@ -310,7 +316,7 @@ class _Completer:
             if not isinstance(x, dict):
                 return _BUBBLE if tw.nonnull else None
             r = self.obj(x, sub)
-            if r is _BUBBLE:
+            if r is _BUBBLE or r is None:
                 return _BUBBLE if tw.nonnull else None
             return r
         if kind == _ENUM and x not in sub:
@@ -416,6 +422,7 @@ class Gateway:
         self.pool = pool or HttpPool()
         self.urls = {g.name: g.url for g in supergraph.graphs.values()}
         self.names = {g.name: g.subgraph for g in supergraph.graphs.values()}
+        self.hidden = frozenset(n for n, t in supergraph.types.items() if t.inaccessible)
         self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future[tuple[int, bytes]]] = {}
 
     def document(self, query: str, operation_name: str | None) -> Document:
@@ -480,7 +487,7 @@ class Gateway:
             intro = res.data or {}
             if res.errors:
                 errors.extend(_err(e) for e in res.errors)
-        completed = _Completer(errors, intro).obj(data, prepared.shape)
+        completed = _Completer(errors, intro, self.hidden).obj(data, prepared.shape)
         out: dict[str, Any] = {}
         if errors:
             out["errors"] = errors

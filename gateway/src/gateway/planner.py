@@ -946,7 +946,10 @@ class Planner:
                 out.append((n.name.value, src, sub))
             elif isinstance(n, InlineFragmentNode):
                 cond = n.type_condition.name.value if n.type_condition else ""
-                out.append(("...", cond, self.rep_shape(n.selection_set.selections)))
+                types: frozenset[str] | None = None
+                if cond:
+                    types = frozenset({cond, *self.sg.possible.get(cond, ())})
+                out.append(("...", types, self.rep_shape(n.selection_set.selections)))
         return out
 
     # -- output ------------------------------------------------------------------------
@@ -1026,7 +1029,10 @@ def build_representation(obj: dict[str, Any], typename: str, shape: RepShape) ->
 def _fill(out: dict[str, Any], obj: dict[str, Any], shape: RepShape) -> None:
     for name, src, sub in shape:
         if name == "...":
-            if src == "" or obj.get("__typename") == src:
+            tn = obj.get("__typename")
+            if src is None or tn in src:
+                if tn is not None:
+                    out["__typename"] = tn
                 _fill(out, obj, sub)
             continue
         v = obj.get(src)
