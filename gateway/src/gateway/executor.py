@@ -558,6 +558,8 @@ class Gateway:
             if spec is None:
                 continue
             rep = build_representation(obj, spec.typename, spec.shape)
+            if any(rep.get(k) is None for k in spec.keys):
+                continue  # a null key cannot identify an entity
             rk = orjson.dumps(rep)
             i = index.get(rk)
             if i is None:

@@ -155,6 +155,7 @@ RepShape = list[tuple[str, str, Any]]
 class RepSpec:
     typename: str  # __typename sent to the subgraph
     shape: RepShape
+    keys: tuple[str, ...] = ()  # top-level key fields: a null one means "cannot resolve"
 
 
 # -- plan --------------------------------------------------------------------------------
@@ -445,17 +446,18 @@ class Planner:
     ) -> str:
         if len(cands) == 1:
             return cands[0]
-        best: tuple[int, int, int] | None = None
+        best: tuple[int, ...] | None = None
         choice = cands[0]
         for i, g in enumerate(cands):
             trial = Planner(self.sg, self.op, self.fragments, self.conditions)
             try:
                 f = trial.new_fetch(g, False, ())
                 left = trial.plan_object(f, g, root, {key: nodes}, f.tree, (), None)
-                score = (1 if left else 0, len(trial.fetches), 0 if g in used else 1)
+                moved = sum(_count_fields(f.tree) for f in trial.fetches if f.entity)
+                score = (1 if left else 0, len(trial.fetches) + (0 if g in used else 1), moved)
             except PlanningError:
                 score = (2, 0, 0)
-            score = (score[0], score[1] + score[2], i)
+            score = (*score, i)
             if best is None or score < best:
                 best = score
                 choice = g
@@ -932,10 +934,12 @@ class Planner:
             if left:
                 raise PlanningError(f"cannot satisfy @requires on {type_name}")
             shape = merge_shapes(shape, self.rep_shape(requires.selections))
+        keys = tuple(n.name.value for n in key.selections if isinstance(n, FieldNode))
         cur = node.reps.get(type_name)
         if cur is not None:
             shape = merge_shapes(cur.shape, shape)
-        node.reps[type_name] = RepSpec(etype, shape)
+            keys = tuple(dict.fromkeys((*cur.keys, *keys)))
+        node.reps[type_name] = RepSpec(etype, shape, keys)
 
     def rep_shape(self, selections: Any) -> RepShape:
         out: RepShape = []
@@ -996,6 +1000,15 @@ class Planner:
             f.query = f"{op_kind}{defs}{text}"
             f.operation = op_kind
         f.variables = tuple(sorted(v for v in used if v in self.var_types))
+
+
+def _count_fields(tree: SelTree) -> int:
+    n = 0
+    for fs in tree.fields.values():
+        n += 1 + (_count_fields(fs.sub) if fs.sub is not None else 0)
+    for sub in tree.fragments.values():
+        n += _count_fields(sub)
+    return n
 
 
 def _requires_signature(sel: SelectionSetNode | None) -> dict[str, str]:
