@@ -12,13 +12,17 @@ import pytest
 import strawberry
 from hypothesis import given
 from hypothesis import strategies as st
+from strawberry.permission import PermissionExtension
 from strawberry.types import Info
 
-from kopano.errors import BadUserInput, MaskErrors
+from kopano.auth import Principal
+from kopano.errors import BadUserInput, MaskErrors, Unauthenticated
 from kopano.graphql import (
     MAX_CURSOR_LENGTH,
     Connection,
     CursorValue,
+    HasRole,
+    IsAuthenticated,
     decode_cursor,
     encode_cursor,
     info_context,
@@ -140,6 +144,14 @@ class Query:
     def typed(self, info: Info[Any, None]) -> str:
         return info_context(info).request_id
 
+    @strawberry.field(permission_classes=[IsAuthenticated])  # type: ignore[untyped-decorator]
+    def secret(self) -> str:
+        return "for members"
+
+    @strawberry.field(extensions=[PermissionExtension(permissions=[HasRole("moderator")])])  # type: ignore[untyped-decorator]
+    def queue(self) -> str:
+        return "for moderators"
+
 
 schema = strawberry.Schema(query=Query, extensions=[MaskErrors])
 
@@ -216,3 +228,33 @@ async def test_info_context_refuses_a_foreign_context() -> None:
     result = await schema.execute("{ typed }", context_value=OtherContext())
     assert result.errors
     assert result.errors[0].extensions == {"code": "INTERNAL"}
+
+
+async def test_permission_classes() -> None:
+    async def run(query: str, context: OtherContext) -> tuple[Any, Any]:
+        result = await schema.execute(query, context_value=context)
+        return result.data, [e.formatted for e in result.errors or []]
+
+    member = Principal(subject="m1", roles=frozenset({"member"}))
+    moderator = Principal(subject="m2", roles=frozenset({"moderator"}))
+
+    data, errors = await run("{ secret }", OtherContext())
+    assert data is None
+    assert errors[0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert errors[0]["message"] == "Authentication required."
+
+    data, errors = await run(
+        "{ secret }", OtherContext(auth_error=Unauthenticated("access token expired"))
+    )
+    assert errors[0]["message"] == "access token expired"
+
+    assert await run("{ secret }", OtherContext(principal=member)) == (
+        {"secret": "for members"},
+        [],
+    )
+    data, errors = await run("{ queue }", OtherContext(principal=member))
+    assert errors[0]["extensions"] == {"code": "FORBIDDEN"}
+    assert await run("{ queue }", OtherContext(principal=moderator)) == (
+        {"queue": "for moderators"},
+        [],
+    )

@@ -1,7 +1,8 @@
 """Small strawberry helpers every service shares.
 
 - typed access to the request context and the caller: :func:`info_context`,
-  :func:`require_principal`, :func:`require_role`;
+  :func:`require_principal`, :func:`require_role`, and the permission classes
+  :class:`IsAuthenticated` / :class:`HasRole`;
 - cursor pagination: :func:`encode_cursor` / :func:`decode_cursor` (opaque,
   base64url, typed values survive the round trip), :func:`page_size` and a generic
   :class:`Connection` with :class:`Edge` and :class:`PageInfo`.
@@ -18,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 import strawberry
+from strawberry.permission import BasePermission
 from strawberry.types import Info
 
 from kopano.auth import Principal
@@ -29,6 +31,8 @@ __all__ = [
     "Connection",
     "CursorValue",
     "Edge",
+    "HasRole",
+    "IsAuthenticated",
     "PageInfo",
     "decode_cursor",
     "encode_cursor",
@@ -81,6 +85,33 @@ def require_role(info: Info[Any, Any], role: str) -> Principal:
     if not principal.has_role(role):
         raise Forbidden(f"The {role!r} role is required.")
     return principal
+
+
+class IsAuthenticated(BasePermission):
+    """``permission_classes=[IsAuthenticated]``: the field needs a signed-in caller.
+
+    Raises :class:`Unauthenticated` itself (with the token's problem, if any), so
+    the client gets ``UNAUTHENTICATED`` and the reason.
+    """
+
+    message = "Authentication required."
+
+    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        require_principal(info)
+        return True
+
+
+class HasRole(BasePermission):
+    """``extensions=[PermissionExtension(permissions=[HasRole("admin")])]``."""
+
+    message = "Forbidden."
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+    def has_permission(self, source: Any, info: Info[Any, Any], **kwargs: Any) -> bool:
+        require_role(info, self.role)
+        return True
 
 
 # --------------------------------------------------------------------------- cursors
