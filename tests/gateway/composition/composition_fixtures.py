@@ -253,3 +253,21 @@ type Organisation @key(fields: "id") {
 }
 """,
 }
+
+
+def without_access_control(sdls: dict[str, str]) -> dict[str, str]:
+    """The same subgraphs minus @authenticated/@requiresScopes/@policy (which Apollo Gateway
+    refuses to load)."""
+    import re
+
+    patterns = (
+        r"\s*@authenticated\b",
+        r"\s*@requiresScopes\(scopes: \[(?:\[[^\]]*\](?:, )?)*\]\)",
+        r"\s*@policy\(policies: \[(?:\[[^\]]*\](?:, )?)*\]\)",
+    )
+    out: dict[str, str] = {}
+    for name, sdl in sdls.items():
+        for pattern in patterns:
+            sdl = re.sub(pattern, "", sdl)
+        out[name] = sdl
+    return out

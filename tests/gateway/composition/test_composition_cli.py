@@ -118,3 +118,18 @@ def test_compose_from_running_subgraphs(sdl_server: str, tmp_path: Path) -> None
     assert result.returncode == 0, result.stderr
     expected = GOLDEN.read_text().replace(SHOP_URL, sdl_server)
     assert result.stdout == expected
+
+
+def test_router_only_features_are_refused_for_our_supergraph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "subgraphs.toml"
+    config.write_text('[[subgraphs]]\nname = "a"\nurl = "http://127.0.0.1:9/graphql"\n')
+    sdl = tmp_path / "a.graphql"
+    sdl.write_text(
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", '
+        'import: ["@authenticated"])\ntype Query { me: Int @authenticated }'
+    )
+    code = main(["--config", str(config), "compose", "--stdout", "--from-files", f"a={sdl}"])
+    assert code == 1
+    assert "[UNSUPPORTED_BY_APOLLO_GATEWAY] @authenticated is used" in capsys.readouterr().err
