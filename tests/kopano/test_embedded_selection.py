@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from kopano.devstack._process import port_is_free
+from kopano.devstack.embedded import kafka_api_versions_ok
 from kopano.testing import containers
 from kopano.testing.servers import (
+    ServerPool,
     kafka_server,
     mongodb_server,
     postgres_server_url,
@@ -50,3 +53,23 @@ def test_testcontainers_mode_without_the_package_says_what_to_install() -> None:
             containers.require_testcontainers()
     else:
         containers.require_testcontainers()
+
+
+@pytest.mark.integration
+def test_server_pool_starts_once_ahead_of_time_and_stops_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("TEST_KAFKA_BOOTSTRAP_SERVERS", raising=False)
+    monkeypatch.delenv("KOPANO_TESTCONTAINERS", raising=False)
+    pool = ServerPool()
+    try:
+        pool.prestart(["kafka"])
+        pool.prestart(["kafka"])  # no second server
+        first = pool.get("kafka")
+        assert pool.get("kafka") is first
+        host, port = first.bootstrap_servers.split(":")
+        assert kafka_api_versions_ok(host, int(port))
+        assert not first.supports_idempotence  # embedded tansu
+    finally:
+        pool.close()
+    assert port_is_free(int(port))

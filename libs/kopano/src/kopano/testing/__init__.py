@@ -4,8 +4,8 @@ Activate it from a ``conftest.py``::
 
     pytest_plugins = ["kopano.testing"]
 
-Session fixtures (each server starts lazily, the first time a test asks for it, and stops
-at the end of the session):
+Session fixtures (a server starts only if a selected test needs it — in parallel, right
+after collection — once per session, and stops at the end of the session):
 
 * ``postgres_server`` — admin URL (``postgresql://...``, asyncpg form) of a PostgreSQL
   server: ``TEST_DATABASE_URL`` if set, else an embedded PostgreSQL 18 on a free port.
@@ -39,11 +39,9 @@ import pytest
 from kopano.devstack import pg
 from kopano.testing.servers import (
     KafkaServer,
+    ServerPool,
     create_topics,
     drop_mongo_database,
-    kafka_server,
-    mongodb_server,
-    postgres_server_url,
 )
 
 __all__ = [
@@ -64,17 +62,47 @@ def _slug(request: pytest.FixtureRequest, limit: int) -> str:
     return re.sub(r"[^a-z0-9]+", "_", raw).strip("_")[:limit] or "t"
 
 
+_POOL = ServerPool()
+
+# Which session fixture needs which server; used to start servers ahead of time.
+_SERVER_OF_FIXTURE = {
+    "postgres_server": "postgres",
+    "_kopano_kafka": "kafka",
+    "mongodb_url": "mongo",
+}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Start, in parallel, the servers that the selected tests will ask for."""
+    if session.config.option.collectonly:
+        return
+    needed: set[str] = set()
+    for item in session.items:
+        for name in getattr(item, "fixturenames", ()):
+            kind = _SERVER_OF_FIXTURE.get(name)
+            if kind is not None:
+                needed.add(kind)
+    if needed:
+        _POOL.prestart(sorted(needed))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    _POOL.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """Admin URL of a real PostgreSQL server (``postgresql://...``)."""
-    with postgres_server_url() as url:
-        yield url
+    url: str = _POOL.get("postgres")
+    yield url
+    _POOL.stop("postgres")
 
 
 @pytest.fixture(scope="session")
 def _kopano_kafka() -> Iterator[KafkaServer]:
-    with kafka_server() as server:
-        yield server
+    server: KafkaServer = _POOL.get("kafka")
+    yield server
+    _POOL.stop("kafka")
 
 
 @pytest.fixture(scope="session")
@@ -92,8 +120,9 @@ def kafka_supports_idempotence(_kopano_kafka: KafkaServer) -> bool:
 @pytest.fixture(scope="session")
 def mongodb_url() -> Iterator[str]:
     """URL of a real MongoDB-protocol server that supports transactions."""
-    with mongodb_server() as url:
-        yield url
+    url: str = _POOL.get("mongo")
+    yield url
+    _POOL.stop("mongo")
 
 
 @pytest.fixture

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
-from collections.abc import Callable, Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from kopano.devstack import pg
 from kopano.devstack._process import PortInUseError, free_port
@@ -130,6 +132,86 @@ def mongodb_server() -> Iterator[str]:
             server.stop()
     finally:
         remove_dir(log_dir)
+
+
+class ServerPool:
+    """The session's servers: started once, on first use or ahead of time, stopped at the end.
+
+    ``prestart`` begins starting the servers the collected tests will need, in parallel
+    threads, so a session that needs PostgreSQL and MongoDB waits for the slower one
+    only. Those threads live until :meth:`close`: a server child is tied to the thread
+    that spawned it (it is signalled when that thread ends).
+    """
+
+    _factories: ClassVar[dict[str, Callable[[], contextlib.AbstractContextManager[Any]]]] = {
+        "postgres": postgres_server_url,
+        "kafka": kafka_server,
+        "mongo": mongodb_server,
+    }
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stacks: dict[str, contextlib.ExitStack] = {}
+        self._futures: dict[str, concurrent.futures.Future[Any]] = {}
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+
+    def _enter(self, kind: str) -> Any:
+        stack = contextlib.ExitStack()
+        value = stack.enter_context(self._factories[kind]())
+        with self._lock:
+            self._stacks[kind] = stack
+        return value
+
+    def prestart(self, kinds: Iterable[str]) -> None:
+        with self._lock:
+            todo = [k for k in kinds if k not in self._futures]
+            if not todo:
+                return
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=len(self._factories), thread_name_prefix="kopano-server"
+                )
+            for kind in todo:
+                self._futures[kind] = self._executor.submit(self._enter, kind)
+
+    def get(self, kind: str) -> Any:
+        """The server's URL (or :class:`KafkaServer`), starting it here if not started yet."""
+        with self._lock:
+            future = self._futures.get(kind)
+            if future is None:
+                future = concurrent.futures.Future()
+                self._futures[kind] = future
+                start_here = True
+            else:
+                start_here = False
+        if start_here:
+            try:
+                future.set_result(self._enter(kind))
+            except BaseException as exc:
+                future.set_exception(exc)
+        return future.result()
+
+    def stop(self, kind: str) -> None:
+        with self._lock:
+            stack = self._stacks.pop(kind, None)
+            self._futures.pop(kind, None)
+        if stack is not None:
+            stack.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pending = list(self._futures.values())
+        for future in pending:
+            # Let starts in progress finish, so their servers get stopped below.
+            with contextlib.suppress(BaseException):
+                future.result()
+        for kind in list(self._stacks):
+            with contextlib.suppress(Exception):
+                self.stop(kind)
+        self._futures.clear()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
 
 
 def create_topics(bootstrap_servers: str, names: Sequence[str], *, partitions: int = 1) -> None:
