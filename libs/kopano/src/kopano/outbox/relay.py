@@ -9,10 +9,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from kopano.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from kopano.outbox.base import OutboxMessage, OutboxStore
@@ -25,9 +28,10 @@ log = structlog.get_logger("kopano.outbox.relay")
 class OutboxRelay:
     """Publishes unsent outbox rows in write order and marks them sent once acknowledged.
 
-    Each batch's sends are queued in order on one producer (aiokafka keeps at most one
-    request in flight per partition, so per-key order holds) and their futures gathered,
-    so a batch costs a few broker round trips, not one per event.
+    Each outbox batch becomes one producer batch per partition, built in row order and
+    submitted in order (aiokafka keeps at most one request in flight per partition, so
+    per-key order holds); their futures are gathered, so a batch costs a few broker
+    round trips and a handful of futures, not one per event.
     """
 
     def __init__(
@@ -55,6 +59,7 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._backlog_gauge = OUTBOX_BACKLOG.labels(service=service_name)
+        self._partitioner = DefaultPartitioner()
         self.published = 0  # acknowledged messages since start (handy for scripts and tests)
 
     async def start(self) -> None:
@@ -110,13 +115,14 @@ class OutboxRelay:
             await self._wait(self.poll_interval if handled >= 0 else max(self.poll_interval, 1.0))
 
     async def run_until_empty(self) -> int:
-        """Publish until nothing is left (for scripts and tests); returns messages sent."""
-        total = 0
+        """Publish until nothing is left or nothing more goes through (for scripts and
+        tests); returns how many messages the broker acknowledged."""
+        start = self.published
         while True:
+            before = self.published
             handled = await self.store.relay_batch(self._publish, self.batch_size)
-            if handled <= 0:
-                return total
-            total += handled
+            if handled <= 0 or self.published == before:
+                return self.published - start
 
     async def _wait(self, max_wait: float) -> None:
         waiter = asyncio.ensure_future(self.store.wait_for_work(max_wait))
@@ -135,34 +141,98 @@ class OutboxRelay:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _publish(self, messages: Sequence[OutboxMessage]) -> list[bool]:
-        futures: list[asyncio.Future[object] | BaseException] = []
+        acked = await self._publish_batched(messages)
+        retry = [i for i, ok in enumerate(acked) if not ok]
+        if retry:
+            # One bad record fails its whole producer batch; resend those one by one so
+            # only the culprit stays unsent.
+            resent = await self._publish_each([messages[i] for i in retry])
+            for i, ok in zip(retry, resent, strict=True):
+                acked[i] = ok
+        sent: Counter[str] = Counter()
+        failed: Counter[str] = Counter()
+        for message, ok in zip(messages, acked, strict=True):
+            (sent if ok else failed)[message.topic] += 1
+        for topic, count in sent.items():
+            OUTBOX_PUBLISHED.labels(service=self.service_name, topic=topic).inc(count)
+        for topic, count in failed.items():
+            OUTBOX_PUBLISH_FAILURES.labels(service=self.service_name, topic=topic).inc(count)
+        self.published += sum(sent.values())
+        return acked
+
+    async def _publish_batched(self, messages: Sequence[OutboxMessage]) -> list[bool]:
+        """Build one producer batch per partition (in order): one future per batch."""
+        producer: Any = self.producer
+        partitions: dict[str, list[int]] = {}
+        open_batches: dict[tuple[str, int], tuple[Any, list[int]]] = {}
+        submitted: list[tuple[asyncio.Future[Any], list[int]]] = []
+        acked = [False] * len(messages)
+
+        async def submit(tp: tuple[str, int]) -> None:
+            batch, indexes = open_batches.pop(tp)
+            if indexes:
+                future = await producer.send_batch(batch, tp[0], partition=tp[1])
+                submitted.append((future, indexes))
+
+        for index, message in enumerate(messages):
+            known = partitions.get(message.topic)
+            if known is None:
+                known = partitions[message.topic] = sorted(
+                    await producer.partitions_for(message.topic)
+                )
+            # The same murmur2 placement as Kafka's default partitioner, so keys land
+            # where any other Kafka producer would put them.
+            tp = (message.topic, self._partitioner(message.key, known, known))
+            for _ in range(2):
+                if tp not in open_batches:
+                    open_batches[tp] = (producer.create_batch(), [])
+                batch, indexes = open_batches[tp]
+                appended = batch.append(
+                    timestamp=None, key=message.key, value=message.value, headers=message.headers
+                )
+                if appended is not None:
+                    indexes.append(index)
+                    break
+                await submit(tp)  # full: send it and start the next one
+        for tp in list(open_batches):
+            await submit(tp)
+        results = await asyncio.gather(*(f for f, _ in submitted), return_exceptions=True)
+        for (_, indexes), result in zip(submitted, results, strict=True):
+            if not isinstance(result, BaseException):
+                for index in indexes:
+                    acked[index] = True
+        return acked
+
+    async def _publish_each(self, messages: Sequence[OutboxMessage]) -> list[bool]:
+        """Send one at a time, in order; after a failure, hold back that key's later events.
+
+        The slow path, only for records whose batch failed: it isolates a bad record and
+        never lets a later event of an aggregate overtake an earlier one that failed.
+        """
+        acked: list[bool] = []
+        blocked: set[tuple[str, bytes | None]] = set()
         for message in messages:
+            key = (message.topic, message.key)
+            if key in blocked:
+                acked.append(False)
+                continue
             try:
-                futures.append(
+                await (
                     await self.producer.send(
                         message.topic, message.value, key=message.key, headers=message.headers
                     )
                 )
-            except Exception as exc:  # e.g. a record too large: that row alone fails
-                futures.append(exc)
-        pending = [f for f in futures if isinstance(f, asyncio.Future)]
-        await asyncio.gather(*pending, return_exceptions=True)
-        acked: list[bool] = []
-        for message, fut in zip(messages, futures, strict=True):
-            ok = isinstance(fut, asyncio.Future) and fut.exception() is None
-            acked.append(ok)
-            if ok:
-                OUTBOX_PUBLISHED.labels(service=self.service_name, topic=message.topic).inc()
-            else:
-                OUTBOX_PUBLISH_FAILURES.labels(service=self.service_name, topic=message.topic).inc()
-                error = fut if isinstance(fut, BaseException) else fut.exception()
+            except Exception as exc:
+                blocked.add(key)
+                acked.append(False)
                 log.warning(
                     "outbox publish not acknowledged",
                     topic=message.topic,
                     outbox_id=str(message.id),
-                    error=repr(error),
+                    error=repr(exc),
                 )
-        self.published += sum(acked)
+            else:
+                acked.append(True)
         return acked
 
 
