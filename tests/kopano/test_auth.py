@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -496,3 +497,36 @@ async def test_cache_is_bounded_and_can_be_disabled(issuer: TokenIssuer) -> None
     await uncached.verify(tokens[0])
     await uncached.verify(tokens[0])
     assert jwks.lookups == 6
+
+
+async def test_concurrent_unknown_kids_share_one_refresh() -> None:
+    old, new = SigningKey.generate(), SigningKey.generate()
+    server = JwksServer([old])
+    async with server.client() as client:
+        provider = HttpJwksProvider(
+            "http://members/.well-known/jwks.json", ttl=3600, min_refresh_interval=0, client=client
+        )
+        verifier = TokenVerifier(provider, issuer=ISSUER, audience=AUDIENCE)
+        await verifier.verify(TokenIssuer(old, ISSUER, AUDIENCE).issue_access_token("a"))
+        server.keys = [new, old]
+        signer = TokenIssuer(new, ISSUER, AUDIENCE)
+        tokens = [signer.issue_access_token(f"m{i}") for i in range(20)]
+        principals = await asyncio.gather(*(verifier.verify(t) for t in tokens))
+        assert [p.subject for p in principals] == [f"m{i}" for i in range(20)]
+        assert server.requests == 2
+
+
+async def test_jwks_ttl_expiry_refetches() -> None:
+    key = SigningKey.generate()
+    server = JwksServer([key])
+    async with server.client() as client:
+        provider = HttpJwksProvider("http://members/.well-known/jwks.json", ttl=0, client=client)
+        verifier = TokenVerifier(provider, issuer=ISSUER, audience=AUDIENCE, cache_size=0)
+        signer = TokenIssuer(key, ISSUER, AUDIENCE)
+        await verifier.verify(signer.issue_access_token("a"))
+        await verifier.verify(signer.issue_access_token("b"))
+        assert server.requests == 2
+        # When the issuer is down, the keys already known keep working.
+        server.app.router.routes.clear()
+        await verifier.verify(signer.issue_access_token("c"))
+        assert server.requests == 2
