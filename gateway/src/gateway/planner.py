@@ -38,6 +38,10 @@ class PlanningError(Exception):
     """The supergraph cannot satisfy the operation."""
 
 
+class _KeyUnavailable(PlanningError):
+    """The fields of the chosen key cannot be selected at this position."""
+
+
 # -- subgraph selection trees -------------------------------------------------------------
 
 
@@ -737,24 +741,29 @@ class Planner:
             # Pick the (graph, entity type) that resolves the most remaining fields with a
             # key this subgraph can provide.
             best: tuple[int, str, str, Any] | None = None
-            for key_, nodes in remaining.items():
-                for g, etype in self.jump_targets(type_name, nodes[0].name.value):
-                    if (g, etype) in tried:
-                        continue
-                    if g == graph and etype == type_name:
-                        fm = self.tm(type_name).fields[nodes[0].name.value]
-                        if fm.graphs[g].requires is None:
+            # First keys this subgraph can provide; else keys whose fields other subgraphs
+            # must supply first (fetched like @requires).
+            for indirect in (False, True):
+                for key_, nodes in remaining.items():
+                    for g, etype in self.jump_targets(type_name, nodes[0].name.value):
+                        if (g, etype) in tried:
                             continue
-                    k = self.usable_key(graph, type_name, etype, g, provided)
-                    if k is None:
-                        continue
-                    count = sum(
-                        1
-                        for ns in remaining.values()
-                        if (g, etype) in self.jump_targets(type_name, ns[0].name.value)
-                    )
-                    if best is None or count > best[0]:
-                        best = (count, g, etype, k)
+                        if g == graph and etype == type_name:
+                            fm = self.tm(type_name).fields[nodes[0].name.value]
+                            if fm.graphs[g].requires is None:
+                                continue
+                        k = self.usable_key(graph, type_name, etype, g, provided, indirect)
+                        if k is None:
+                            continue
+                        count = sum(
+                            1
+                            for ns in remaining.values()
+                            if (g, etype) in self.jump_targets(type_name, ns[0].name.value)
+                        )
+                        if best is None or count > best[0]:
+                            best = (count, g, etype, k)
+                if best is not None:
+                    break
             if best is None:
                 hop = self.try_hop(fetch, graph, type_name, remaining, tree, path, provided, tried)
                 if hop is None:
@@ -797,9 +806,15 @@ class Planner:
                     req_sel = self.alias_requires(
                         SelectionSetNode(selections=tuple(s for r in greqs for s in r.selections))
                     )
-                self.add_rep(
-                    fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided
-                )
+                try:
+                    self.add_rep(
+                        fetch, graph, type_name, etype, key, req_sel, tree, path, node, provided
+                    )
+                except _KeyUnavailable:
+                    # This key's fields cannot be gathered here; try another subgraph.
+                    for k2, ns2 in gfields.items():
+                        remaining.setdefault(k2, []).extend(ns2)
+                    continue
                 node.depends.add(fetch.id)
                 for f in self.fetches[before:]:
                     if f is not node:
@@ -854,10 +869,18 @@ class Planner:
         return None
 
     def usable_key(
-        self, graph: str, type_name: str, etype: str, target: str, provided: list[Any] | None
+        self,
+        graph: str,
+        type_name: str,
+        etype: str,
+        target: str,
+        provided: list[Any] | None,
+        indirect: bool = False,
     ) -> SelectionSetNode | None:
         for key in self.tm(etype).keys.get(target, ()):
-            if key.resolvable and self.key_obtainable(graph, type_name, key.selection, provided):
+            if key.resolvable and (
+                indirect or self.key_obtainable(graph, type_name, key.selection, provided)
+            ):
                 return key.selection
         return None
 
@@ -919,9 +942,20 @@ class Planner:
         """Make `fetch` select the key (+ required fields) and record the representation."""
         tree.add_field("__typename", "__typename", ())
         key_fields = self.collect(type_name, key.selections)
-        left = self.plan_object(fetch, graph, type_name, key_fields, tree, path, provided)
+        saved = self._ns
+        self._ns = ("key", node.id)
+        before = len(self.fetches)
+        # While fetching this key, never plan another jump into the same target here.
+        self._active.append((path, node.graph, etype))
+        try:
+            left = self.plan_object(fetch, graph, type_name, key_fields, tree, path, provided)
+        finally:
+            self._ns = saved
+            self._active.pop()
         if left:
-            raise PlanningError(f"cannot select the key of {type_name}")
+            raise _KeyUnavailable(f"cannot select the key of {type_name}")
+        for f in self.fetches[before:]:
+            node.depends.add(f.id)
         shape = self.rep_shape(key.selections)
         if requires is not None:
             req_fields = self.collect(type_name, requires.selections)
