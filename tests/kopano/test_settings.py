@@ -170,3 +170,24 @@ def test_signing_key_bundle_for_rotation(tmp_path: Path) -> None:
     assert s.load_signing_key().kid == new.kid
     with pytest.raises(ValueError, match="PEM"):
         SigningKey.all_from_pem("not a pem")
+
+
+class MixinsFirst(PostgresSettingsMixin, SigningKeySettingsMixin, BaseServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="MEMBERS_")
+
+
+class BaseFirst(BaseServiceSettings, PostgresSettingsMixin, SigningKeySettingsMixin):
+    model_config = SettingsConfigDict(env_prefix="MEMBERS_")
+
+
+@pytest.mark.parametrize("cls", [MixinsFirst, BaseFirst])
+def test_base_order_does_not_matter(
+    cls: type[BaseServiceSettings], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An unrelated variable under the prefix (a newer setting, a typo) is ignored.
+    monkeypatch.setenv("MEMBERS_NOT_A_SETTING", "1")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "k:9092")
+    s = cls(database_url=DB)
+    assert s.model_config["extra"] == "ignore"
+    assert s.kafka_bootstrap_servers == "k:9092"
+    assert cls(database_url=DB, kafka_bootstrap_servers="x:1").kafka_bootstrap_servers == "x:1"

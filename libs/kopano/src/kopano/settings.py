@@ -58,17 +58,21 @@ def _shared(name: str, env: str) -> AliasChoices:
     return AliasChoices(name, env)
 
 
+# Shared by the base class and the mixins: whatever order a service lists its bases
+# in, unknown variables under its prefix are ignored and fields accept their names.
+_COMMON_CONFIG = SettingsConfigDict(
+    extra="ignore",
+    validate_by_name=True,
+    validate_by_alias=True,
+    validate_default=True,
+    frozen=False,
+)
+
+
 class BaseServiceSettings(BaseSettings):
     """Settings every service has. Subclass and set ``env_prefix``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="KOPANO_",
-        extra="ignore",
-        validate_by_name=True,
-        validate_by_alias=True,
-        validate_default=True,
-        frozen=False,
-    )
+    model_config = SettingsConfigDict(env_prefix="KOPANO_", **_COMMON_CONFIG)
 
     service_name: str = "kopano"
     environment: Environment = "dev"
@@ -160,6 +164,8 @@ class BaseServiceSettings(BaseSettings):
 class PostgresSettingsMixin(BaseSettings):
     """For services that own a PostgreSQL database (env ``<PREFIX>DATABASE_URL``)."""
 
+    model_config = SettingsConfigDict(**_COMMON_CONFIG)
+
     database_url: str = Field(
         description="SQLAlchemy async URL, e.g. postgresql+asyncpg://user:pw@host:5432/db",
         repr=False,
@@ -170,6 +176,8 @@ class PostgresSettingsMixin(BaseSettings):
 
 class MongoSettingsMixin(BaseSettings):
     """For services that own a MongoDB database (env ``MONGODB_URL``, un-prefixed)."""
+
+    model_config = SettingsConfigDict(**_COMMON_CONFIG)
 
     mongodb_url: str = Field(
         default="mongodb://127.0.0.1:27017",
@@ -185,6 +193,8 @@ class SigningKeySettingsMixin(BaseSettings):
     In ``dev``/``test`` a missing key is generated once and kept under
     ``data_dir/keys/`` so tokens survive restarts; elsewhere it is a required secret.
     """
+
+    model_config = SettingsConfigDict(**_COMMON_CONFIG)
 
     # One PEM, or several concatenated for rotation: the first signs, all are published.
     signing_key_pem: SecretStr | None = Field(default=None, repr=False)
