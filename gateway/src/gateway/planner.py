@@ -422,6 +422,15 @@ class Planner:
                             f"cannot resolve the selection of {root}.{ns[0].name.value}"
                         )
                     rest[k] = ns
+                # Splitting a shareable root field across subgraphs is only sound for value
+                # types: with abstract types each call could answer a different runtime type.
+                if any(
+                    self.tm(rt.fields[ns[0].name.value].type_name).kind != "object"
+                    for ns in rest.values()
+                ):
+                    raise PlanningError(
+                        "cannot plan the operation: no subgraph resolves the whole selection"
+                    )
                 self.plan_root_excluding(root, rest, tried)
 
     def plan_root_excluding(

@@ -260,16 +260,6 @@ class Supergraph:
         tm.fields[fm.name] = fm
 
     def _finish(self) -> None:
-        # Key fields marked external in a graph (Fed1 extensions) are still resolvable there.
-        for tm in self.types.values():
-            for g, keys in tm.keys.items():
-                for k in keys:
-                    for sel in k.selection.selections:
-                        fname = sel.name.value  # type: ignore[attr-defined]
-                        fm = tm.fields.get(fname)
-                        if fm is not None and g in fm.graphs and fm.graphs[g].external:
-                            fm.graphs[g].external = False
-                            fm.resolvable_in = fm.resolvable_in | {g}
         # Possible object types of every abstract type, overall and per graph.
         self.possible: dict[str, tuple[str, ...]] = {}
         self.possible_in: dict[tuple[str, str], frozenset[str]] = {}
