@@ -138,3 +138,14 @@ async def test_a_refused_record_fails_alone_and_holds_back_its_key() -> None:
     # pass gets nothing through).
     assert store.attempts[2] == store.attempts[3] == 2
     assert store.attempts[1] == 1
+
+
+async def test_nothing_overtakes_a_failed_batch_on_its_partition() -> None:
+    # One key, so one partition; producer batches hold two records: [1, 2] [3, 4] [5].
+    messages = [_message(n, "m-1", b"refused" if n == 2 else None) for n in range(1, 6)]
+    producer = RefusingProducer()
+    store = MemoryStore(messages)
+    relay = OutboxRelay(store, producer, batch_size=10, manage_producer=False)
+    assert await relay.run_until_empty() == 1
+    assert [int(v) for *_, v in producer.delivered] == [1]
+    assert [m.id for m in store.unsent] == [2, 3, 4, 5]

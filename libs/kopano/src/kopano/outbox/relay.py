@@ -161,19 +161,15 @@ class OutboxRelay:
         return acked
 
     async def _publish_batched(self, messages: Sequence[OutboxMessage]) -> list[bool]:
-        """Build one producer batch per partition (in order): one future per batch."""
+        """Build producer batches per partition in row order and send them.
+
+        Partitions go in parallel; within a partition the batches go one after the other
+        and stop at the first failure, so nothing on a partition overtakes a failed record.
+        Normally an outbox batch makes one producer batch per partition.
+        """
         producer: Any = self.producer
         partitions: dict[str, list[int]] = {}
-        open_batches: dict[tuple[str, int], tuple[Any, list[int]]] = {}
-        submitted: list[tuple[asyncio.Future[Any], list[int]]] = []
-        acked = [False] * len(messages)
-
-        async def submit(tp: tuple[str, int]) -> None:
-            batch, indexes = open_batches.pop(tp)
-            if indexes:
-                future = await producer.send_batch(batch, tp[0], partition=tp[1])
-                submitted.append((future, indexes))
-
+        per_partition: dict[tuple[str, int], list[tuple[Any, list[int]]]] = {}
         for index, message in enumerate(messages):
             known = partitions.get(message.topic)
             if known is None:
@@ -183,24 +179,35 @@ class OutboxRelay:
             # The same murmur2 placement as Kafka's default partitioner, so keys land
             # where any other Kafka producer would put them.
             tp = (message.topic, self._partitioner(message.key, known, known))
+            batches = per_partition.setdefault(tp, [])
             for _ in range(2):
-                if tp not in open_batches:
-                    open_batches[tp] = (producer.create_batch(), [])
-                batch, indexes = open_batches[tp]
+                if not batches or batches[-1][0] is None:
+                    batches.append((producer.create_batch(), []))
+                batch, indexes = batches[-1]
                 appended = batch.append(
                     timestamp=None, key=message.key, value=message.value, headers=message.headers
                 )
                 if appended is not None:
                     indexes.append(index)
                     break
-                await submit(tp)  # full: send it and start the next one
-        for tp in list(open_batches):
-            await submit(tp)
-        results = await asyncio.gather(*(f for f, _ in submitted), return_exceptions=True)
-        for (_, indexes), result in zip(submitted, results, strict=True):
-            if not isinstance(result, BaseException):
+                batches.append((None, []))  # full: the next append starts a new batch
+        acked = [False] * len(messages)
+
+        async def send_partition(tp: tuple[str, int], batches: list[tuple[Any, list[int]]]) -> None:
+            for batch, indexes in batches:
+                if batch is None or not indexes:
+                    continue
+                try:
+                    await (await producer.send_batch(batch, tp[0], partition=tp[1]))
+                except Exception as exc:
+                    log.warning(
+                        "producer batch failed", topic=tp[0], partition=tp[1], error=repr(exc)
+                    )
+                    return
                 for index in indexes:
                     acked[index] = True
+
+        await asyncio.gather(*(send_partition(tp, b) for tp, b in per_partition.items()))
         return acked
 
     async def _publish_each(self, messages: Sequence[OutboxMessage]) -> list[bool]:
