@@ -22,6 +22,7 @@ from members.service import Services
 from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
+from members.service.connections import ConnectionService
 from members.service.organisations import OrganisationService
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
@@ -78,6 +79,7 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
         ),
         admin=AdminService(config),
         organisations=OrganisationService(config),
+        connections=ConnectionService(config),
     )
     return MembersRuntime(settings, engine, services, issuer, verifier)
 

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from kopano.auth import Principal
 from kopano.errors import Unauthenticated
 from kopano.web import RequestContext
-from members.domain.model import Member
+from members.domain.model import Member, MemberStatus
 from members.domain.organisations import Membership, Organisation
 from members.domain.visibility import Relation
 from members.service import Services
@@ -28,6 +28,8 @@ class MembersContext:
     organisation_loader: DataLoader[uuid.UUID, Organisation | None] = field(init=False)
     member_count_loader: DataLoader[uuid.UUID, int] = field(init=False)
     my_membership_loader: DataLoader[uuid.UUID, Membership | None] = field(init=False)
+    # (connected, blocked either way) between the viewer and a member.
+    relation_loader: DataLoader[uuid.UUID, tuple[bool, bool]] = field(init=False)
 
     def __post_init__(self) -> None:
         # New loaders per request: batching within one request, no cross-request cache.
@@ -35,6 +37,14 @@ class MembersContext:
         self.organisation_loader = DataLoader(load_fn=self._load_organisations)
         self.member_count_loader = DataLoader(load_fn=self._load_member_counts)
         self.my_membership_loader = DataLoader(load_fn=self._load_my_memberships)
+        self.relation_loader = DataLoader(load_fn=self._load_relations)
+
+    async def _load_relations(self, ids: list[uuid.UUID]) -> list[tuple[bool, bool]]:
+        viewer = await self.viewer_id()
+        if viewer is None:
+            return [(False, False)] * len(ids)
+        connected, blocked = await self.services.connections.relations(viewer, ids)
+        return [(i in connected, i in blocked) for i in ids]
 
     async def _load_organisations(self, ids: list[uuid.UUID]) -> list[Organisation | None]:
         found = await self.services.organisations.get_many(ids)
@@ -95,4 +105,15 @@ class MembersContext:
             return Relation.ANONYMOUS
         if viewer == member.id:
             return Relation.SELF
-        return Relation.MEMBER
+        connected, _ = await self.relation_loader.load(member.id)
+        return Relation.CONNECTION if connected else Relation.MEMBER
+
+    async def hidden(self, member: Member) -> bool:
+        """Erased members are gone; a block (either way) hides two members from each other."""
+        if member.status is MemberStatus.ERASED:
+            return True
+        viewer = await self.viewer_id()
+        if viewer is None or viewer == member.id:
+            return False
+        _, blocked = await self.relation_loader.load(member.id)
+        return blocked

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kopano.events import CloudEvent
+from members.domain.connections import Connection
 from members.domain.model import Member
 from members.domain.organisations import Membership, Organisation
 
@@ -85,3 +86,16 @@ def membership_event(
     }
     # Keyed by the organisation: its membership changes stay in order on one partition.
     return CloudEvent.new(kind, source, str(org.id), data)
+
+
+CONNECTION_ACCEPTED = "connection.accepted"
+CONNECTION_REMOVED = "connection.removed"
+
+
+def connection_event(kind: str, connection: Connection, source: str, **extra: Any) -> CloudEvent:
+    data: dict[str, Any] = {
+        "connectionId": str(connection.id),
+        "memberIds": [str(connection.member_low), str(connection.member_high)],
+        **extra,
+    }
+    return CloudEvent.new(kind, source, str(connection.id), data)

@@ -10,6 +10,7 @@ import strawberry
 from kopano.errors import MaskErrors
 from members.gql.accounts import AccountMutation, AccountQuery
 from members.gql.admin import AdminMutation, AdminQuery
+from members.gql.connections import ConnectionMutation
 from members.gql.organisations import OrganisationMutation, OrganisationQuery
 from members.gql.types import MemberType, OrganisationNode
 
@@ -20,7 +21,7 @@ class Query(AccountQuery, AdminQuery, OrganisationQuery):
 
 
 @strawberry.type
-class Mutation(AccountMutation, AdminMutation, OrganisationMutation):
+class Mutation(AccountMutation, AdminMutation, OrganisationMutation, ConnectionMutation):
     pass
 
 

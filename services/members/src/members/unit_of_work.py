@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from kopano.events import CloudEvent
 from kopano.outbox import add_many_to_outbox
 from members.adapters import tables as t
+from members.adapters.connection_repository import ConnectionRepository
 from members.adapters.organisation_repository import OrganisationRepository
 from members.adapters.repository import (
     AuditRepository,
@@ -32,6 +33,7 @@ class UnitOfWork:
     consents: ConsentRepository
     audit: AuditRepository
     organisations: OrganisationRepository
+    connections: ConnectionRepository
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -46,6 +48,7 @@ class UnitOfWork:
         self.consents = ConsentRepository(self.conn)
         self.audit = AuditRepository(self.conn)
         self.organisations = OrganisationRepository(self.conn)
+        self.connections = ConnectionRepository(self.conn)
         return self
 
     async def __aexit__(

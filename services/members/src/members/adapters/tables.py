@@ -163,3 +163,46 @@ organisation_memberships = sa.Table(
     sa.Column("joined_at", TZ),
     sa.Index("ix_organisation_memberships_member", "member_id"),
 )
+
+# One row per unordered pair (member_low < member_high by UUID bytes).
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column(
+        "member_low",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "member_high",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("requested_by", UUID(as_uuid=True), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Column("responded_at", TZ),
+    sa.CheckConstraint("member_low < member_high", name="ordered_pair"),
+    sa.Index("ix_connections_member_high", "member_high"),
+)
+
+blocks = sa.Table(
+    "blocks",
+    metadata,
+    sa.Column(
+        "blocker_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "blocked_id",
+        UUID(as_uuid=True),
+        sa.ForeignKey("members.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("created_at", TZ, nullable=False),
+    sa.Index("ix_blocks_blocked", "blocked_id"),
+)

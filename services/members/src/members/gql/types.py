@@ -13,6 +13,7 @@ from members.adapters.repository import AuditEntry
 from members.domain import model
 from members.domain import organisations as orgs
 from members.domain import values as v
+from members.domain.connections import Connection, ConnectionStatus
 from members.domain.model import Member
 from members.domain.organisations import Membership, Organisation
 from members.domain.visibility import Relation
@@ -59,10 +60,7 @@ class MemberType:
             key = uuid.UUID(str(id))
         except ValueError:
             return None
-        member = await info.context.member_loader.load(key)
-        if member is None or member.status is model.MemberStatus.ERASED:
-            return None
-        return cls.from_model(member)
+        return await member_node(info, await info.context.member_loader.load(key))
 
     @strawberry.field
     async def full_name(self, info: Ctx) -> str | None:
@@ -162,6 +160,38 @@ class MemberType:
         rows = await info.context.services.organisations.memberships_of_member(self.data.id)
         return [MembershipNode(data=m) for m in rows]
 
+    @field("Your accepted connections (only on your own profile).")
+    async def connections(self, info: Ctx) -> list[ConnectionNode] | None:
+        return await self._connections(info, ConnectionStatus.ACCEPTED, None)
+
+    @field("Connection requests others sent you (only on your own profile).")
+    async def incoming_requests(self, info: Ctx) -> list[ConnectionNode] | None:
+        return await self._connections(info, ConnectionStatus.PENDING, False)
+
+    @field("Connection requests you sent (only on your own profile).")
+    async def outgoing_requests(self, info: Ctx) -> list[ConnectionNode] | None:
+        return await self._connections(info, ConnectionStatus.PENDING, True)
+
+    async def _connections(
+        self, info: Ctx, status: ConnectionStatus, sent: bool | None
+    ) -> list[ConnectionNode] | None:
+        if await info.context.relation_to(self.data) is not Relation.SELF:
+            return None
+        rows = await info.context.services.connections.mine(self.data.id, status)
+        me = self.data.id
+        return [
+            ConnectionNode(data=c, viewer=me)
+            for c in rows
+            if sent is None or (c.requested_by == me) is sent
+        ]
+
+    @field("Members you blocked (only on your own profile).")
+    async def blocked_members(self, info: Ctx) -> list[strawberry.ID] | None:
+        if await info.context.relation_to(self.data) is not Relation.SELF:
+            return None
+        ids = await info.context.services.connections.blocked(self.data.id)
+        return [strawberry.ID(str(i)) for i in ids]
+
     @field("Who may see each profile field (only on your own profile).")
     async def field_visibility(self, info: Ctx) -> list[FieldVisibilitySetting] | None:
         if await info.context.relation_to(self.data) is not Relation.SELF:
@@ -170,6 +200,44 @@ class MemberType:
             FieldVisibilitySetting(field=name, visibility=self.data.visibility_of(name))
             for name in model.DEFAULT_VISIBILITY
         ]
+
+
+async def member_node(info: Ctx, member: Member | None) -> MemberType | None:
+    """A member as the viewer may see them: None when erased or blocked either way."""
+    if member is None or await info.context.hidden(member):
+        return None
+    return MemberType.from_model(member)
+
+
+@strawberry.type(name="Connection", description="A connection (or request) with another member.")
+class ConnectionNode:
+    data: strawberry.Private[Connection]
+    viewer: strawberry.Private[uuid.UUID]
+
+    @strawberry.field
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.data.id))
+
+    @field("The other member.")
+    async def member(self, info: Ctx) -> MemberType | None:
+        other = self.data.other(self.viewer)
+        return await member_node(info, await info.context.member_loader.load(other))
+
+    @strawberry.field
+    def accepted(self) -> bool:
+        return self.data.accepted
+
+    @strawberry.field
+    def requested_by_me(self) -> bool:
+        return self.data.requested_by == self.viewer
+
+    @strawberry.field
+    def created_at(self) -> datetime:
+        return self.data.created_at
+
+    @strawberry.field
+    def responded_at(self) -> datetime | None:
+        return self.data.responded_at
 
 
 @strawberry.type(description="One privileged action, as the append-only audit log keeps it.")
@@ -334,10 +402,7 @@ class MembershipNode:
 
     @strawberry.field
     async def member(self, info: Ctx) -> MemberType | None:
-        member = await info.context.member_loader.load(self.data.member_id)
-        if member is None or member.status is model.MemberStatus.ERASED:
-            return None
-        return MemberType.from_model(member)
+        return await member_node(info, await info.context.member_loader.load(self.data.member_id))
 
     @strawberry.field
     def role(self) -> OrganisationRole:  # type: ignore[valid-type]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
+from members.service.connections import ConnectionService
 from members.service.organisations import OrganisationService
 
 
@@ -16,3 +17,4 @@ class Services:
     accounts: MembersService
     admin: AdminService
     organisations: OrganisationService
+    connections: ConnectionService

@@ -213,6 +213,17 @@ class MembersService:
     async def _active_for_update(self, uow: UnitOfWork, member_id: uuid.UUID) -> model.Member:
         return await active_member(uow, member_id, for_update=True)
 
+    async def set_visibility(
+        self, principal: Principal | None, settings: Mapping[str, model.Visibility]
+    ) -> model.Member:
+        member_id = require_member_id(principal)
+        async with self.uow() as uow:
+            member = await self._active_for_update(uow, member_id)
+            member.set_visibility(settings, self.clock())
+            await uow.members.update(member)
+            await uow.commit()
+        return member
+
     # ------------------------------------------------------------------ federation
 
     async def members_by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, model.Member]:
