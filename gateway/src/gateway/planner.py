@@ -500,6 +500,16 @@ class Planner:
         tree.add_field("__typename", "__typename", ())
         leftovers: list[Any] = []
         runtime = self.sg.possible_in.get((type_name, graph), frozenset())
+        if not runtime:
+            # No object type can come back from here: fields this subgraph does not know on
+            # the abstract type itself cannot be answered at all.
+            prov_e = self.provided_for(provided, type_name)
+            return [
+                n
+                for ns in self.collect(type_name, selections).values()
+                for n in ns
+                if not self.resolvable(graph, type_name, n.name.value, prov_e)
+            ]
         hoisted: set[str] = set()
         registry: dict[str, str] = {}
         if t.kind == "interface":
