@@ -87,7 +87,8 @@ async def _committed(bootstrap: str, group: str, topic: str) -> int | None:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group)
     await consumer.start()
     try:
-        return await consumer.committed(TopicPartition(topic, 0))
+        committed = await consumer.committed(TopicPartition(topic, 0))
+        return None if committed is None else int(committed)
     finally:
         await consumer.stop()
 
