@@ -23,6 +23,7 @@ from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
+from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
@@ -80,6 +81,7 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
         admin=AdminService(config),
         organisations=OrganisationService(config),
         connections=ConnectionService(config),
+        directory=DirectoryService(config),
     )
     return MembersRuntime(settings, engine, services, issuer, verifier)
 

@@ -11,12 +11,13 @@ from kopano.errors import MaskErrors
 from members.gql.accounts import AccountMutation, AccountQuery
 from members.gql.admin import AdminMutation, AdminQuery
 from members.gql.connections import ConnectionMutation
+from members.gql.directory import DirectoryQuery
 from members.gql.organisations import OrganisationMutation, OrganisationQuery
 from members.gql.types import MemberType, OrganisationNode
 
 
 @strawberry.type
-class Query(AccountQuery, AdminQuery, OrganisationQuery):
+class Query(AccountQuery, AdminQuery, OrganisationQuery, DirectoryQuery):
     pass
 
 

@@ -50,6 +50,15 @@ members = sa.Table(
     sa.CheckConstraint("status IN ('active', 'suspended', 'erased')", name="status"),
     # Case-insensitive uniqueness lives in the database so concurrent sign-ups cannot race.
     sa.Index("uq_members_email_lower", sa.func.lower(sa.column("email")), unique=True),
+    # The directory pages active members newest first.
+    sa.Index(
+        "ix_members_directory",
+        sa.column("registered_at").desc(),
+        sa.column("id").desc(),
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+    sa.Index("ix_members_skills", "skills", postgresql_using="gin"),
+    sa.Index("ix_members_country", "country_of_residence"),
 )
 
 refresh_tokens = sa.Table(

@@ -8,6 +8,7 @@ from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
+from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
 
 
@@ -18,3 +19,4 @@ class Services:
     admin: AdminService
     organisations: OrganisationService
     connections: ConnectionService
+    directory: DirectoryService
