@@ -197,7 +197,24 @@ class Document:
         intro = None
         root_fields = planner.collect(root_type.name, self.operation.selection_set.selections)
         if any(ns[0].name.value in INTROSPECTION_ROOT_FIELDS for ns in root_fields.values()):
-            intro = self.document
+            # Only the introspection root fields run locally (graphql-core); the rest is
+            # planned above.
+            op = self.operation
+            only = OperationDefinitionNode(
+                operation=op.operation,
+                name=op.name,
+                variable_definitions=op.variable_definitions,
+                directives=op.directives,
+                selection_set=SelectionSetNode(
+                    selections=tuple(
+                        n
+                        for ns in root_fields.values()
+                        for n in ns
+                        if n.name.value in INTROSPECTION_ROOT_FIELDS
+                    )
+                ),
+            )
+            intro = DocumentNode(definitions=(only, *self.fragments.values()))
         return Prepared(
             plan,
             shape,
