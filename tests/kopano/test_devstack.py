@@ -327,6 +327,7 @@ def stand_in(
         "DATABASE_URL": pg.sqlalchemy_url(postgres_server),
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
         "FAKE_RECORD": str(scratch / "record"),
+        "KOPANO_MEMORY_REPORT_AFTER": "0.5",
     }
     argv = [sys.executable, str(scratch / "driver.py"), str(scratch / "data"), name]
     yield argv, env, name, scratch / "record"
@@ -343,6 +344,7 @@ def test_up_migrates_starts_streams_and_stops_a_service(
     try:
         run.wait_for(r"Kopano is up", timeout=60)
         assert f"http://127.0.0.1:{port}/graphql" in run.output
+        run.wait_for(rf"resident memory: {name} \d+ MB", timeout=30)
         assert re.search(rf"^{name}\s*\| hello from the stand-in service", run.output, re.M)
 
         migrate_env = json.loads(Path(f"{record}.migrate").read_text())

@@ -519,14 +519,26 @@ def _table(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(f"    {a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows)
 
 
+MEMORY_REPORT_AFTER = 20.0
+
+
 def _wait_forever(stack: DevStack) -> int:
-    """Block until a signal; a child that dies on its own ends the run with an error."""
+    """Block until a signal; a child that dies on its own ends the run with an error.
+
+    Once things have settled, print each process's resident memory (idle footprint).
+    """
+    delay = float(stack.config.env.get("KOPANO_MEMORY_REPORT_AFTER", MEMORY_REPORT_AFTER))
+    report_at: float | None = time.monotonic() + delay
     while True:
         for child in stack.children:
             if not child.alive():
                 raise LaunchError(
                     f"{child.name} exited unexpectedly (exit code {child.proc.returncode})"
                 )
+        if report_at is not None and time.monotonic() >= report_at:
+            report_at = None
+            rows = ", ".join(f"{name} {rss / 2**20:.0f} MB" for name, rss in stack.rss_report())
+            stack.console.info(f"resident memory: {rows}")
         time.sleep(0.5)
 
 
