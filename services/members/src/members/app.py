@@ -25,6 +25,7 @@ from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
 from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
+from members.service.statistics import StatisticsService
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
 
@@ -82,6 +83,7 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
         organisations=OrganisationService(config),
         connections=ConnectionService(config),
         directory=DirectoryService(config),
+        statistics=StatisticsService(config, settings.statistics_min_cell),
     )
     return MembersRuntime(settings, engine, services, issuer, verifier)
 

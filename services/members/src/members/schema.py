@@ -13,11 +13,12 @@ from members.gql.admin import AdminMutation, AdminQuery
 from members.gql.connections import ConnectionMutation
 from members.gql.directory import DirectoryQuery
 from members.gql.organisations import OrganisationMutation, OrganisationQuery
+from members.gql.statistics import StatisticsQuery
 from members.gql.types import MemberType, OrganisationNode
 
 
 @strawberry.type
-class Query(AccountQuery, AdminQuery, OrganisationQuery, DirectoryQuery):
+class Query(AccountQuery, AdminQuery, OrganisationQuery, DirectoryQuery, StatisticsQuery):
     pass
 
 

@@ -10,6 +10,7 @@ from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
 from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
+from members.service.statistics import StatisticsService
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,3 +21,4 @@ class Services:
     organisations: OrganisationService
     connections: ConnectionService
     directory: DirectoryService
+    statistics: StatisticsService
