@@ -161,6 +161,8 @@ async def _read_body(receive: Receive) -> bytes:
 async def _respond(
     send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]
 ) -> None:
+    # an explicit length: without it uvicorn sends chunked responses
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
