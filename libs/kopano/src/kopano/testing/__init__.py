@@ -38,6 +38,7 @@ import pytest
 
 from kopano.devstack import pg
 from kopano.testing.servers import (
+    DatabasePool,
     KafkaServer,
     ServerPool,
     create_topics,
@@ -125,12 +126,18 @@ def mongodb_url() -> Iterator[str]:
     _POOL.stop("mongo")
 
 
+@pytest.fixture(scope="session")
+def _kopano_database_pool(postgres_server: str) -> Iterator[DatabasePool]:
+    pool = DatabasePool(postgres_server)
+    yield pool
+    pool.close()  # before the server stops: a dependent fixture is torn down first
+
+
 @pytest.fixture
-def fresh_database_url(postgres_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    """SQLAlchemy asyncpg URL of a brand-new database, dropped after the test."""
-    name = f"t_{_slug(request, 30)}_{uuid.uuid4().hex[:10]}"
-    url = pg.ensure_database(postgres_server, name)
-    yield url
+def fresh_database_url(postgres_server: str, _kopano_database_pool: DatabasePool) -> Iterator[str]:
+    """SQLAlchemy asyncpg URL of a brand-new, empty database, dropped after the test."""
+    name = _kopano_database_pool.take()
+    yield pg.sqlalchemy_url(pg.with_database(postgres_server, name))
     pg.run_sync(pg.drop_database(postgres_server, name))
 
 

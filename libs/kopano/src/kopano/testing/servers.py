@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextlib
 import os
+import queue
 import threading
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -212,6 +215,56 @@ class ServerPool:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+
+
+class DatabasePool:
+    """Empty databases created ahead of time on a background thread.
+
+    ``CREATE DATABASE`` takes 0.5-1 s on a busy machine (it checkpoints and copies the
+    template); making the next ones while a test runs takes that off each test's set-up.
+    """
+
+    def __init__(self, server_url: str, size: int = 2) -> None:
+        self.server_url = server_url
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
+        self._wanted: queue.Queue[bool] = queue.Queue()
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._work, name="kopano-db-pool", daemon=True)
+        self._thread.start()
+        for _ in range(size):
+            self._wanted.put(True)
+
+    def _work(self) -> None:
+        while self._wanted.get() and not self._stopping.is_set():
+            name = f"t_{uuid.uuid4().hex[:20]}"
+            try:
+                # A plain thread without a loop of its own: asyncio.run is safe here.
+                asyncio.run(pg.create_database(self.server_url, name, exist_ok=False))
+            except Exception as exc:
+                self._ready.put(exc)
+            else:
+                self._ready.put(name)
+
+    def take(self) -> str:
+        """Name of a new, empty database that nobody else will get."""
+        self._wanted.put(True)  # make a replacement while the caller uses this one
+        item = self._ready.get(timeout=120)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wanted.put(False)
+        self._thread.join(timeout=60)
+        while True:
+            try:
+                item = self._ready.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, str):
+                with contextlib.suppress(Exception):
+                    pg.run_sync(pg.drop_database(self.server_url, item))
 
 
 def create_topics(bootstrap_servers: str, names: Sequence[str], *, partitions: int = 1) -> None:
