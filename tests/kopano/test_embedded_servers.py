@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from kopano.devstack import pg
+from kopano.testing.servers import DatabasePool
 
 pytestmark = pytest.mark.integration
 
@@ -199,3 +200,34 @@ async def test_mongo_insert_find_and_transactions(
         assert await db.outbox.count_documents({"post": "p3"}) == 0
     finally:
         await client.close()
+
+
+async def _database_names(server: str) -> set[str]:
+    conn = await asyncpg.connect(server)
+    try:
+        return {r["datname"] for r in await conn.fetch("SELECT datname FROM pg_database")}
+    finally:
+        await conn.close()
+
+
+async def test_database_pool_hands_out_distinct_databases_and_drops_unused_ones(
+    postgres_server: str,
+) -> None:
+    pool = DatabasePool(postgres_server, size=2)
+    try:
+        first, second = await asyncio.to_thread(pool.take), await asyncio.to_thread(pool.take)
+        assert first != second
+        for _ in range(300):  # wait until the two replacements exist too
+            if len(pool.created) == 4:
+                break
+            await asyncio.sleep(0.1)
+        assert set(pool.created) <= await _database_names(postgres_server)
+        assert len(set(pool.created)) == 4
+    finally:
+        await asyncio.to_thread(pool.close)
+    try:
+        existing = await _database_names(postgres_server)
+        assert set(pool.created) & existing == {first, second}
+    finally:
+        for name in (first, second):
+            await pg.drop_database(postgres_server, name)

@@ -229,6 +229,8 @@ class DatabasePool:
         self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._wanted: queue.Queue[bool] = queue.Queue()
         self._stopping = threading.Event()
+        #: every database this pool made, handed out or not (for diagnostics and tests)
+        self.created: list[str] = []
         self._thread = threading.Thread(target=self._work, name="kopano-db-pool", daemon=True)
         self._thread.start()
         for _ in range(size):
@@ -243,6 +245,7 @@ class DatabasePool:
             except Exception as exc:
                 self._ready.put(exc)
             else:
+                self.created.append(name)
                 self._ready.put(name)
 
     def take(self) -> str:
