@@ -23,6 +23,7 @@ from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
+from members.service.data_rights import DataRightsService
 from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
 from members.service.statistics import StatisticsService
@@ -84,6 +85,7 @@ def build_runtime(settings: MembersSettings) -> MembersRuntime:
         connections=ConnectionService(config),
         directory=DirectoryService(config),
         statistics=StatisticsService(config, settings.statistics_min_cell),
+        data_rights=DataRightsService(config, hasher),
     )
     return MembersRuntime(settings, engine, services, issuer, verifier)
 

@@ -99,3 +99,15 @@ def connection_event(kind: str, connection: Connection, source: str, **extra: An
         **extra,
     }
     return CloudEvent.new(kind, source, str(connection.id), data)
+
+
+MEMBER_ERASED = "member.erased"
+
+
+def member_erased(member: Member, source: str) -> CloudEvent:
+    return CloudEvent.new(
+        MEMBER_ERASED,
+        source,
+        str(member.id),
+        {"memberId": str(member.id), "erasedAt": member.updated_at.isoformat()},
+    )

@@ -11,6 +11,7 @@ from kopano.errors import MaskErrors
 from members.gql.accounts import AccountMutation, AccountQuery
 from members.gql.admin import AdminMutation, AdminQuery
 from members.gql.connections import ConnectionMutation
+from members.gql.data_rights import DataRightsMutation, DataRightsQuery
 from members.gql.directory import DirectoryQuery
 from members.gql.organisations import OrganisationMutation, OrganisationQuery
 from members.gql.statistics import StatisticsQuery
@@ -18,12 +19,16 @@ from members.gql.types import MemberType, OrganisationNode
 
 
 @strawberry.type
-class Query(AccountQuery, AdminQuery, OrganisationQuery, DirectoryQuery, StatisticsQuery):
+class Query(
+    AccountQuery, AdminQuery, OrganisationQuery, DirectoryQuery, StatisticsQuery, DataRightsQuery
+):
     pass
 
 
 @strawberry.type
-class Mutation(AccountMutation, AdminMutation, OrganisationMutation, ConnectionMutation):
+class Mutation(
+    AccountMutation, AdminMutation, OrganisationMutation, ConnectionMutation, DataRightsMutation
+):
     pass
 
 

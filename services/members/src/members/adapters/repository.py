@@ -319,3 +319,27 @@ class AuditRepository:
             query = query.where(a.c.actor_id == actor_id)
         rows = await self.conn.execute(query)
         return [AuditEntry(**row._mapping) for row in rows]
+
+
+async def delete_member_satellites(conn: AsyncConnection, member_id: uuid.UUID) -> None:
+    """Erasure: sessions and consent records go with the person."""
+    await conn.execute(t.refresh_tokens.delete().where(t.refresh_tokens.c.member_id == member_id))
+    await conn.execute(t.consents.delete().where(t.consents.c.member_id == member_id))
+
+
+async def sessions_of(conn: AsyncConnection, member_id: uuid.UUID) -> list[dict[str, Any]]:
+    rt = t.refresh_tokens
+    rows = await conn.execute(
+        sa.select(rt.c.issued_at, rt.c.expires_at, rt.c.used_at, rt.c.revoked_at)
+        .where(rt.c.member_id == member_id)
+        .order_by(rt.c.issued_at)
+    )
+    return [
+        {
+            "issuedAt": r.issued_at,
+            "expiresAt": r.expires_at,
+            "usedAt": r.used_at,
+            "revokedAt": r.revoked_at,
+        }
+        for r in rows
+    ]

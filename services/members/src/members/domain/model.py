@@ -57,6 +57,18 @@ DEFAULT_VISIBILITY: dict[str, Visibility] = {
 }
 
 
+ERASED_NAME = "Removed member"
+# Not a valid argon2 hash: verification always fails, so nobody can log in again.
+ERASED_PASSWORD_HASH = "!erased"  # noqa: S105
+# ISO 3166 user-assigned code: "unknown".
+ERASED_COUNTRY = "ZZ"
+
+
+def erased_email(member_id: uuid.UUID) -> str:
+    # Unique (the email index must hold) and in the reserved .invalid TLD.
+    return f"erased-{member_id}@erased.invalid"
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     preferred_name: str | None = None
@@ -128,6 +140,20 @@ class Member:
         self.status = MemberStatus.ACTIVE
         self._touch(now)
         return True
+
+    def erase(self, now: datetime) -> None:
+        """Pseudonymise: the id stays (other records point at it), everything personal goes."""
+        self.email = erased_email(self.id)
+        self.password_hash = ERASED_PASSWORD_HASH
+        self.full_name = ERASED_NAME
+        self.phone = None
+        self.district_of_origin = None
+        self.country_of_residence = ERASED_COUNTRY
+        self.profile = Profile()
+        self.visibility = dict(DEFAULT_VISIBILITY)
+        self.roles = frozenset({Role.MEMBER})
+        self.status = MemberStatus.ERASED
+        self._touch(now)
 
     def _touch(self, now: datetime) -> None:
         self.updated_at = now

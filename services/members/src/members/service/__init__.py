@@ -8,6 +8,7 @@ from members.service.accounts import MembersService
 from members.service.admin import AdminService
 from members.service.common import ServiceConfig
 from members.service.connections import ConnectionService
+from members.service.data_rights import DataRightsService
 from members.service.directory import DirectoryService
 from members.service.organisations import OrganisationService
 from members.service.statistics import StatisticsService
@@ -22,3 +23,4 @@ class Services:
     connections: ConnectionService
     directory: DirectoryService
     statistics: StatisticsService
+    data_rights: DataRightsService
