@@ -361,6 +361,24 @@ def deep_merge(dst: dict[str, Any], src: dict[str, Any]) -> None:
             dst[k] = v
 
 
+def merge_entity(dst: dict[str, Any], src: dict[str, Any]) -> None:
+    """Merge one `_entities` result into an object. Objects resolved from the same
+    representation share the (identical) nested values; that is safe because later fetches
+    only add fields and do so identically for every sharer."""
+    for k, v in src.items():
+        cur = dst.get(k)
+        if cur is None:
+            dst[k] = v
+        elif isinstance(v, dict) and isinstance(cur, dict):
+            if cur is not v:
+                deep_merge(cur, v)
+        elif isinstance(v, list) and isinstance(cur, list):
+            if cur is not v and len(cur) == len(v):
+                _merge_list(cur, v)
+        elif v is not None:
+            dst[k] = v
+
+
 def _merge_list(dst: list[Any], src: list[Any]) -> None:
     for i, v in enumerate(src):
         cur = dst[i]
@@ -568,23 +586,38 @@ class Gateway:
         targets = _collect_targets(data, f.path)
         reps: list[dict[str, Any]] = []
         groups: list[list[dict[str, Any]]] = []
-        index: dict[bytes, int] = {}
+        index: dict[Any, int] = {}
         specs = f.reps
         for obj in targets:
-            spec = specs.get(obj.get("__typename"))  # type: ignore[arg-type]
+            tn = obj.get("__typename")
+            spec = specs.get(tn)  # type: ignore[arg-type]
             if spec is None:
                 continue
-            rep = build_representation(obj, spec.typename, spec.shape)
+            flat = spec.flat
+            if flat is not None:
+                # Flat representation (scalars only): dedupe on a tuple, build once.
+                rk: Any = (tn, *[obj.get(src) for src in flat])
+                try:
+                    i = index.get(rk)
+                except TypeError:  # list-valued key field: fall back to the JSON form
+                    rk = orjson.dumps(rk)
+                    i = index.get(rk)
+                if i is not None:
+                    groups[i].append(obj)
+                    continue
+                rep = build_representation(obj, spec.typename, spec.shape)
+            else:
+                rep = build_representation(obj, spec.typename, spec.shape)
+                rk = orjson.dumps(rep)
+                i = index.get(rk)
+                if i is not None:
+                    groups[i].append(obj)
+                    continue
             if any(rep.get(k) is None for k in spec.keys):
                 continue  # a null key cannot identify an entity
-            rk = orjson.dumps(rep)
-            i = index.get(rk)
-            if i is None:
-                index[rk] = len(reps)
-                reps.append(rep)
-                groups.append([obj])
-            else:
-                groups[i].append(obj)
+            index[rk] = len(reps)
+            reps.append(rep)
+            groups.append([obj])
         if not reps:
             return
         vs = {v: variables[v] for v in f.variables if v in variables}
@@ -605,7 +638,7 @@ class Gateway:
                     break
                 if isinstance(ent, dict):
                     for t in groups[i]:
-                        deep_merge(t, ent)
+                        merge_entity(t, ent)
         errs = resp.get("errors") if isinstance(resp, dict) else None
         if errs:
             for e in errs:

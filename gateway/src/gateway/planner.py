@@ -160,6 +160,11 @@ class RepSpec:
     typename: str  # __typename sent to the subgraph
     shape: RepShape
     keys: tuple[str, ...] = ()  # top-level key fields: a null one means "cannot resolve"
+    flat: tuple[str, ...] | None = None  # source keys, when every entry is a plain scalar
+
+    def __post_init__(self) -> None:
+        if all(name != "..." and sub is None for name, _, sub in self.shape):
+            self.flat = tuple(src for _, src, _ in self.shape)
 
 
 # -- plan --------------------------------------------------------------------------------
@@ -1036,7 +1041,7 @@ class Planner:
             while len(out) <= lv:
                 out.append([])
             out[lv].append(f)
-        return [lvl for lvl in out if lvl]
+        return [_merge_level(lvl) for lvl in out if lvl]
 
     def print_fetch(self, f: Fetch, op_kind: str) -> None:
         used: set[str] = set()
@@ -1053,6 +1058,86 @@ class Planner:
             f.query = f"{op_kind}{defs}{text}"
             f.operation = op_kind
         f.variables = tuple(sorted(v for v in used if v in self.var_types))
+
+
+def _merge_level(level: list[Fetch]) -> list[Fetch]:
+    """Fold entity fetches of one level that target the same subgraph at the same path
+    into one request (their representations and selections are unioned)."""
+    out: list[Fetch] = []
+    seen: dict[tuple[str, tuple[str, ...]], Fetch] = {}
+    for f in level:
+        if not f.entity:
+            out.append(f)
+            continue
+        key = (f.graph, f.path)
+        first = seen.get(key)
+        if first is not None and _mergeable(first, f):
+            _merge_tree(first.tree, f.tree)
+            for tn, spec in f.reps.items():
+                cur = first.reps.get(tn)
+                if cur is None:
+                    first.reps[tn] = spec
+                else:
+                    first.reps[tn] = RepSpec(
+                        cur.typename,
+                        merge_shapes(cur.shape, spec.shape),
+                        tuple(dict.fromkeys((*cur.keys, *spec.keys))),
+                    )
+            first.renames = first.renames or f.renames
+            continue
+        seen[key] = f
+        out.append(f)
+    return out
+
+
+def _mergeable(a: Fetch, b: Fetch) -> bool:
+    for tn, spec in b.reps.items():
+        cur = a.reps.get(tn)
+        if cur is None:
+            continue
+        if cur.typename != spec.typename:
+            return False
+        # Same field required with different arguments cannot share a representation.
+        mine = {n: src for n, src, _ in cur.shape}
+        if any(n in mine and mine[n] != src for n, src, _ in spec.shape):
+            return False
+    return _trees_compatible(a.tree, b.tree)
+
+
+def _trees_compatible(a: SelTree, b: SelTree) -> bool:
+    for k, fs in b.fields.items():
+        cur = a.fields.get(k)
+        if cur is None:
+            continue
+        if cur.name != fs.name or [print_ast(x) for x in cur.args] != [
+            print_ast(x) for x in fs.args
+        ]:
+            return False
+        if cur.sub is not None and fs.sub is not None and not _trees_compatible(cur.sub, fs.sub):
+            return False
+    for tn, sub in b.fragments.items():
+        cur_t = a.fragments.get(tn)
+        if cur_t is not None and not _trees_compatible(cur_t, sub):
+            return False
+    return True
+
+
+def _merge_tree(a: SelTree, b: SelTree) -> None:
+    for k, fs in b.fields.items():
+        cur = a.fields.get(k)
+        if cur is None:
+            a.fields[k] = fs
+        elif fs.sub is not None:
+            if cur.sub is None:
+                cur.sub = fs.sub
+            else:
+                _merge_tree(cur.sub, fs.sub)
+    for tn, sub in b.fragments.items():
+        cur_t = a.fragments.get(tn)
+        if cur_t is None:
+            a.fragments[tn] = sub
+        else:
+            _merge_tree(cur_t, sub)
 
 
 def _count_fields(tree: SelTree) -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from graphql import GraphQLError, build_ast_schema, parse, validate_schema
+
 from gateway.composition.errors import CompositionError, CompositionIssue
 from gateway.composition.merge import Merger, SupergraphModel
 from gateway.composition.printer import print_supergraph
@@ -52,7 +54,23 @@ def compose_model(sources: Sequence[SubgraphSource]) -> SupergraphModel:
     model = merger.merge()
     if merger.issues:
         raise CompositionError(merger.issues)
+    # Safety net, as Apollo's `merged.validate()`: whatever slipped through the merge rules
+    # must not produce a supergraph that is not a valid GraphQL schema.
+    problems = _graphql_problems(print_supergraph(model))
+    if problems:
+        raise CompositionError(problems)
     return model
+
+
+def _graphql_problems(sdl: str) -> list[CompositionIssue]:
+    try:
+        schema = build_ast_schema(parse(sdl), assume_valid_sdl=False)
+    except (GraphQLError, TypeError) as exc:
+        return [CompositionIssue("INVALID_GRAPHQL", f"The supergraph is invalid: {exc}")]
+    return [
+        CompositionIssue("INVALID_GRAPHQL", f"The supergraph is invalid: {error.message}")
+        for error in validate_schema(schema)
+    ]
 
 
 def compose(sources: Sequence[SubgraphSource]) -> str:

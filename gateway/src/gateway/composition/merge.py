@@ -183,8 +183,6 @@ class Merger:
     def merge(self) -> SupergraphModel:
         self._collect_composed()
         self._add_types_shallow()
-        if self.issues:
-            return self._model()
         by_kind: dict[str, list[str]] = {}
         for name, kind in self.kinds.items():
             by_kind.setdefault(kind, []).append(name)
@@ -213,7 +211,8 @@ class Merger:
                     "No queries found in any subgraph: a supergraph must have a query root type.",
                 )
             )
-        self._validate_references()
+        if not self.issues:
+            self._validate_references()
         return self._model()
 
     def _model(self) -> SupergraphModel:
@@ -1120,6 +1119,8 @@ class Merger:
             default = self._merge_default(
                 coordinate, "Input field", {i: f.default for i, f in fields.items()}
             )
+            # Usage counts even for a field dropped below, as in Apollo's composition.
+            self._record_enum_usage(merged_type.base, "Input", coordinate)
             if len(fields) != len(per) and not inaccessible:
                 required = [
                     self.names[i]
@@ -1136,7 +1137,6 @@ class Merger:
                         f"{print_subgraph_names(missing)}",
                     )
                 continue
-            self._record_enum_usage(merged_type.base, "Input", coordinate)
             joins: list[Applied] = []
             if not all_equal or len(fields) != len(per):
                 for i, f in fields.items():

@@ -10,18 +10,22 @@ validates the federation directives that only need this one subgraph (`@key`, `@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from graphql import (
+    BooleanValueNode,
     DirectiveDefinitionNode,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
     EnumTypeExtensionNode,
+    EnumValueNode,
     FieldDefinitionNode,
     FieldNode,
+    FloatValueNode,
     GraphQLSyntaxError,
     InlineFragmentNode,
     InputObjectTypeDefinitionNode,
@@ -29,7 +33,9 @@ from graphql import (
     InputValueDefinitionNode,
     InterfaceTypeDefinitionNode,
     InterfaceTypeExtensionNode,
+    IntValueNode,
     ListValueNode,
+    NullValueNode,
     ObjectTypeDefinitionNode,
     ObjectTypeExtensionNode,
     ObjectValueNode,
@@ -46,6 +52,7 @@ from graphql import (
     UnionTypeExtensionNode,
     ValueNode,
     parse,
+    parse_value,
 )
 
 from gateway.composition._syntax import Applied, TypeRef, print_value, rename_base, type_ref
@@ -407,8 +414,84 @@ def read_subgraph(source: SubgraphSource) -> tuple[Subgraph, list[CompositionIss
         subgraph.roots["query"] = "Query"
 
     _collect_composed_directives(doc, subgraph, names, directive_definitions, issues)
-    _analyse(subgraph, issues)
+    if _check_references(subgraph, issues):
+        _analyse(subgraph, issues)
     return subgraph, issues
+
+
+_BUILTIN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
+
+
+def _check_references(subgraph: Subgraph, issues: list[CompositionIssue]) -> bool:
+    """Every referenced type must be defined in the subgraph itself (as GraphQL requires)."""
+    unknown: list[str] = []
+
+    def see(name: str) -> None:
+        if name not in subgraph.types and name not in _BUILTIN_SCALARS and name not in unknown:
+            unknown.append(name)
+
+    for t in subgraph.types.values():
+        for f in t.fields.values():
+            see(f.type.base)
+            for a in f.args.values():
+                see(a.type.base)
+        for name in (*t.interfaces, *t.members):
+            see(name)
+    for name in unknown:
+        issues.append(CompositionIssue("INVALID_GRAPHQL", f"[{subgraph.name}] Unknown type {name}"))
+    if unknown:
+        return False
+    for t in subgraph.types.values():
+        for f in t.fields.values():
+            if f.default is not None:
+                _check_default(subgraph, f.type, f.default, f"input field {f.coordinate}", issues)
+            for a in f.args.values():
+                if a.default is not None:
+                    where = f"argument {f.coordinate}({a.name}:)"
+                    _check_default(subgraph, a.type, a.default, where, issues)
+    return True
+
+
+def _check_default(
+    subgraph: Subgraph, ref: TypeRef, printed: str, where: str, issues: list[CompositionIssue]
+) -> None:
+    """Literal defaults must fit their type (scalars and enums are checked; objects are not)."""
+    value = parse_value(printed)
+    if not _value_fits(subgraph, ref, value):
+        got = json.dumps(value.value) if isinstance(value, EnumValueNode) else printed
+        issues.append(
+            CompositionIssue(
+                "INVALID_GRAPHQL",
+                f"[{subgraph.name}] Invalid default value (got: {got}) provided for {where} of "
+                f"type {ref.base}.",
+            )
+        )
+
+
+def _value_fits(subgraph: Subgraph, ref: TypeRef, value: ValueNode) -> bool:
+    if isinstance(value, NullValueNode):
+        return not ref.is_non_null
+    if ref.kind == "non_null":
+        assert ref.of is not None
+        return _value_fits(subgraph, ref.of, value)
+    if ref.kind == "list":
+        assert ref.of is not None
+        items = value.values if isinstance(value, ListValueNode) else (value,)
+        return all(_value_fits(subgraph, ref.of, item) for item in items)
+    name = ref.name
+    if name in ("Int", "Float", "String", "Boolean", "ID"):
+        allowed: dict[str, tuple[type, ...]] = {
+            "Int": (IntValueNode,),
+            "Float": (IntValueNode, FloatValueNode),
+            "String": (StringValueNode,),
+            "Boolean": (BooleanValueNode,),
+            "ID": (StringValueNode, IntValueNode),
+        }
+        return isinstance(value, allowed[name])
+    t = subgraph.types.get(name)
+    if t is not None and t.kind == ENUM:
+        return isinstance(value, EnumValueNode) and value.value in t.values
+    return True
 
 
 def _add_block(
@@ -673,15 +756,11 @@ def _unquote(printed: str | None) -> str | None:
     # Directive arguments are stored printed (JSON-quoted); field sets need the raw string.
     if printed is None:
         return None
-    import json
-
     value = json.loads(printed) if printed.startswith('"') else printed
     return value if isinstance(value, str) else printed
 
 
 def _quote(value: str) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)
 
 
