@@ -165,12 +165,22 @@ def _ensure_system_user(name: str) -> pwd.struct_passwd:
         pass
     nologin = "/usr/sbin/nologin" if Path("/usr/sbin/nologin").exists() else "/bin/false"
     # Another process may create the same user concurrently; re-read either way.
-    subprocess.run(  # noqa: S603 - fixed argv
-        ["useradd", "--system", "--no-create-home", "--shell", nologin, name],  # noqa: S607
-        check=False,
-        capture_output=True,
-    )
-    return pwd.getpwnam(name)
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argv
+            ["useradd", "--system", "--no-create-home", "--shell", nologin, name],  # noqa: S607
+            check=False,
+            capture_output=True,
+        )
+        detail = result.stderr.decode(errors="replace").strip()
+    except FileNotFoundError:
+        detail = "useradd not found"
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        raise EmbeddedServerError(
+            f"PostgreSQL refuses to run as root and the system user {name!r} could not be "
+            f"created ({detail}). Run as a normal user, or create the user yourself."
+        ) from None
 
 
 class EmbeddedPostgres(EmbeddedServer):
