@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import tomllib
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -492,6 +493,99 @@ def test_gateway_image_command_serves_its_health_check(
             time.sleep(0.5)
         assert process.poll() is None, process.stderr.read() if process.stderr else ""
         assert check.returncode == 0, check.stderr
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def _runtime_environment(component: Component, image: Replayed) -> dict[str, str]:
+    """The runtime stage's ENV, with image paths mapped into the scratch root."""
+    _, stages = parse(component.dockerfile)
+    env: dict[str, str] = {}
+    for command in stages[-1].all("ENV"):
+        for key, value in zip(command.value[::2], command.value[1::2], strict=True):
+            env[key] = str(image.inside(value)) if value.startswith("/") else value
+    env["PATH"] = f"{image.venv / 'bin'}:/usr/bin:/bin"
+    return env
+
+
+@pytest.mark.integration
+def test_members_image_migrates_and_serves_in_prod_mode(
+    tmp_path_factory: pytest.TempPathFactory,
+    fresh_database_url: str,
+    kafka_bootstrap: str,
+    kafka_supports_idempotence: bool,
+) -> None:
+    """The members image's two commands, run from the replayed build against real servers with
+    the image's own environment (prod: every secret required): `migrate`, then `serve` until
+    the image's HEALTHCHECK passes and /readyz answers."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    (members,) = [c for c in COMPONENTS if c.name == "members"]
+    image = replay_build_stage(members, tmp_path_factory.mktemp("members"))
+    _, stages = parse(members.dockerfile)
+    runtime = stages[-1]
+    (entrypoint,) = runtime.all("ENTRYPOINT")
+    (cmd,) = runtime.all("CMD")
+    workdir = image.inside(runtime.all("WORKDIR")[-1].value[0])
+    workdir.mkdir(parents=True, exist_ok=True)
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+    port = _free_port()
+    env = _runtime_environment(members, image)
+    assert env["MEMBERS_ENVIRONMENT"] == "prod"
+    env |= {
+        # What compose and the manifests provide (the Secrets and the platform ConfigMap).
+        "MEMBERS_DATABASE_URL": fresh_database_url,
+        "MEMBERS_SIGNING_KEY_PEM": pem,
+        "KOPANO_GATEWAY_TOKEN": "a-shared-token",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_ENABLE_IDEMPOTENCE": str(kafka_supports_idempotence).lower(),
+        # Loopback and a free port instead of 0.0.0.0:4001.
+        "MEMBERS_HOST": "127.0.0.1",
+        "MEMBERS_PORT": str(port),
+    }
+    python = str(image.venv / "bin" / "python")
+    prefix = [python, *exec_form(entrypoint)[1:]]
+    migrated = subprocess.run(
+        [*prefix, "migrate"],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr
+    process = subprocess.Popen(
+        [*prefix, *exec_form(cmd)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _, _, snippet = _healthcheck(members)
+        for _ in range(120):
+            check = subprocess.run(
+                [python, "-c", snippet], env=env, capture_output=True, timeout=30, check=False
+            )
+            if check.returncode == 0 or process.poll() is not None:
+                break
+            time.sleep(0.5)
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert check.returncode == 0, check.stderr
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
+            assert response.status == 200
     finally:
         process.terminate()
         process.wait(timeout=30)
