@@ -11,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from gw_subgraphs import apps, supergraph_sdl
 
 from gateway.app import GatewayApp
 from gateway.executor import Gateway
 from gateway.supergraph import Supergraph
-from gw_subgraphs import apps, supergraph_sdl
 
 
 def free_port() -> int:

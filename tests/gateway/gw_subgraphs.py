@@ -61,7 +61,9 @@ class User(Account):
     def resolve_reference(cls, info: Info, id: strawberry.ID) -> User | None:
         _record(info, "accounts")
         u = USERS.get(str(id))
-        return User(id=strawberry.ID(u["id"]), name=u["name"], username=u["username"]) if u else None
+        return (
+            User(id=strawberry.ID(u["id"]), name=u["name"], username=u["username"]) if u else None
+        )
 
 
 def _user(uid: str) -> User:
@@ -184,9 +186,7 @@ class InventoryQuery:
         return "Maseru"
 
 
-inventory_schema = strawberry.federation.Schema(
-    query=InventoryQuery, types=[InventoryProduct]
-)
+inventory_schema = strawberry.federation.Schema(query=InventoryQuery, types=[InventoryProduct])
 
 # -- reviews ----------------------------------------------------------------------------
 
@@ -229,7 +229,9 @@ class Review:
 
     @strawberry.federation.field(provides=["username"])
     def author(self) -> ReviewUser:
-        return ReviewUser(id=strawberry.ID(self.author_id), username=USERS[self.author_id]["username"])
+        return ReviewUser(
+            id=strawberry.ID(self.author_id), username=USERS[self.author_id]["username"]
+        )
 
     @strawberry.field
     def product(self) -> ReviewProduct:

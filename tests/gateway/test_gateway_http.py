@@ -35,7 +35,10 @@ async def test_entity_jumps_requires_and_provides(stack: Stack) -> None:
                     "shippingEstimate": 21,
                     "inStock": True,
                     "reviews": [
-                        {"body": "Beautiful", "author": {"username": "thabo", "name": "Thabo Mokoena"}}
+                        {
+                            "body": "Beautiful",
+                            "author": {"username": "thabo", "name": "Thabo Mokoena"},
+                        }
                     ],
                 },
                 {
@@ -45,7 +48,10 @@ async def test_entity_jumps_requires_and_provides(stack: Stack) -> None:
                     "inStock": False,
                     "reviews": [
                         {"body": "Warm", "author": {"username": "lineo", "name": "Lineo Letsie"}},
-                        {"body": "Classic", "author": {"username": "thabo", "name": "Thabo Mokoena"}},
+                        {
+                            "body": "Classic",
+                            "author": {"username": "thabo", "name": "Thabo Mokoena"},
+                        },
                     ],
                 },
             ]
@@ -199,9 +205,7 @@ async def test_validation_and_syntax_errors(stack: Stack) -> None:
 async def test_get_queries_and_graphiql(stack: Stack) -> None:
     r = await stack.client.get(stack.url + "/graphql", params={"query": "{ warehouseName }"})
     assert r.json() == {"data": {"warehouseName": "Maseru"}}
-    r = await stack.client.get(
-        stack.url + "/graphql", params={"query": "mutation { double }"}
-    )
+    r = await stack.client.get(stack.url + "/graphql", params={"query": "mutation { double }"})
     assert r.status_code == 405
     r = await stack.client.get(stack.url + "/graphql", headers={"Accept": "text/html"})
     assert r.status_code == 200

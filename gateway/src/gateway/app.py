@@ -116,7 +116,9 @@ class GatewayApp:
         except orjson.JSONDecodeError:
             payload = None
         if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            result: Any = {"errors": [{"message": "Request body must be a JSON object with a 'query'."}]}
+            result: Any = {
+                "errors": [{"message": "Request body must be a JSON object with a 'query'."}]
+            }
             status = 400
         elif explain and self.allow_explain:
             result = self._explain(payload)
@@ -145,7 +147,11 @@ class GatewayApp:
     def _explain(self, payload: dict[str, Any]) -> Any:
         try:
             variables = payload.get("variables") or {}
-            return {"plan": self.gateway.explain(payload["query"], payload.get("operationName"), variables)}
+            return {
+                "plan": self.gateway.explain(
+                    payload["query"], payload.get("operationName"), variables
+                )
+            }
         except OperationError as e:
             return {"errors": e.errors}
         except PlanningError as e:
@@ -158,7 +164,8 @@ class GatewayApp:
         query = (qs.get("query") or [""])[0]
         if not query:
             return JSONResponse({"errors": [{"message": "Missing query"}]}, status_code=400)
-        op_name = (qs.get("operationName") or [None])[0]
+        op_names = qs.get("operationName")
+        op_name = op_names[0] if op_names else None
         variables: Any = None
         if qs.get("variables"):
             try:
@@ -175,7 +182,14 @@ class GatewayApp:
         except OperationError as e:
             return JSONResponse({"errors": e.errors}, status_code=400)
         if "explain" in qs and self.allow_explain:
-            return Response(orjson.dumps(self._explain({"query": query, "operationName": op_name, "variables": variables})), media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    self._explain(
+                        {"query": query, "operationName": op_name, "variables": variables}
+                    )
+                ),
+                media_type="application/json",
+            )
         auth = request.headers.get("authorization", "").encode()
         result = await self.gateway.execute(query, op_name, variables, auth)
         return Response(orjson.dumps(result), media_type="application/json")

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from graphql import (
     DocumentNode,
+    ExecutionResult,
     FieldNode,
     FragmentDefinitionNode,
     GraphQLEnumType,
@@ -513,12 +514,13 @@ class Gateway:
                     )
         intro = None
         if prepared.introspection is not None:
-            res = execute(
+            res = execute(  # introspection resolvers are synchronous
                 self.schema,
                 prepared.introspection,
                 variable_values=variables,
                 operation_name=operation_name,
             )
+            assert isinstance(res, ExecutionResult)
             intro = res.data or {}
             if res.errors:
                 errors.extend(_err(e) for e in res.errors)
@@ -580,8 +582,8 @@ class Gateway:
                 deep_merge(data, d)
             errs = resp.get("errors") if isinstance(resp, dict) else None
             if errs:
-                for e in errs:
-                    errors.append(self._subgraph_error(f, e, None))
+                for err in errs:
+                    errors.append(self._subgraph_error(f, err, None))
             return
         targets = _collect_targets(data, f.path)
         reps: list[dict[str, Any]] = []
@@ -641,8 +643,8 @@ class Gateway:
                         merge_entity(t, ent)
         errs = resp.get("errors") if isinstance(resp, dict) else None
         if errs:
-            for e in errs:
-                errors.append(self._subgraph_error(f, e, (data, groups)))
+            for err in errs:
+                errors.append(self._subgraph_error(f, err, (data, groups)))
 
     def _fetch_error(self, f: Fetch, message: str) -> dict[str, Any]:
         return {

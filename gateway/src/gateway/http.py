@@ -108,7 +108,14 @@ class HttpPool:
     async def post(self, url: str, body: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
         ep = self._endpoint(url)
         req = b"".join(
-            (ep.head, extra_headers, b"Content-Length: ", str(len(body)).encode(), b"\r\n\r\n", body)
+            (
+                ep.head,
+                extra_headers,
+                b"Content-Length: ",
+                str(len(body)).encode(),
+                b"\r\n\r\n",
+                body,
+            )
         )
         # A reused connection may have been closed by the server meanwhile: retry once on a
         # fresh one (the request never reached a handler in that case).

@@ -152,7 +152,7 @@ def _collect_vars(node: Any, out: set[str]) -> None:
 
 # A representation shape: entries of (output name, source key, sub-shape) and, for
 # fragments inside @requires, ("...", type name, sub-shape).
-RepShape = list[tuple[str, str, Any]]
+RepShape = list[tuple[str, Any, Any]]
 
 
 @dataclass(slots=True)
@@ -326,7 +326,9 @@ class Planner:
             return requires_ok or fm.graphs[graph].requires is None
         return provided is not None and fname in provided and graph in fm.graphs
 
-    def provided_for(self, provided: list[Any] | None, type_name: str) -> dict[str, list[Any]] | None:
+    def provided_for(
+        self, provided: list[Any] | None, type_name: str
+    ) -> dict[str, list[Any]] | None:
         if provided is None:
             return None
         got = self.collect(type_name, provided)
@@ -468,14 +470,15 @@ class Planner:
         choice = cands[0]
         for i, g in enumerate(cands):
             trial = Planner(self.sg, self.op, self.fragments, self.conditions)
+            score: tuple[int, ...]
             try:
                 f = trial.new_fetch(g, False, ())
                 left = trial.plan_object(f, g, root, {key: nodes}, f.tree, (), None)
-                moved = sum(_count_fields(f.tree) for f in trial.fetches if f.entity)
-                score = (1 if left else 0, len(trial.fetches) + (0 if g in used else 1), moved)
+                moved = sum(_count_fields(x.tree) for x in trial.fetches if x.entity)
+                fetches = len(trial.fetches) + (0 if g in used else 1)
+                score = (1 if left else 0, fetches, moved, i)
             except PlanningError:
-                score = (2, 0, 0)
-            score = (*score, i)
+                score = (2, 0, 0, i)
             if best is None or score < best:
                 best = score
                 choice = g
@@ -500,7 +503,9 @@ class Planner:
             left = self.plan_object(fetch, graph, type_name, fields, tree, path, provided)
             return left
         if graph in t.interface_object_in:
-            return self.plan_interface_object(fetch, graph, type_name, selections, tree, path, provided)
+            return self.plan_interface_object(
+                fetch, graph, type_name, selections, tree, path, provided
+            )
         # Abstract: expand per object type the subgraph can return here.
         tree.add_field("__typename", "__typename", ())
         leftovers: list[Any] = []
@@ -609,11 +614,15 @@ class Planner:
         for g in self.sg.graphs:
             if g == graph or g in t.interface_object_in or g not in t.graphs:
                 continue
-            for key in t.keys.get(g, ()):
-                if not key.resolvable or not self.key_obtainable(graph, iname, key.selection, provided):
+            for ikey in t.keys.get(g, ()):
+                if not ikey.resolvable or not self.key_obtainable(
+                    graph, iname, ikey.selection, provided
+                ):
                     continue
                 node = self.entity_fetch(fetch, path, g, ("iface", fetch.id))
-                self.add_rep(fetch, graph, iname, iname, key.selection, None, tree, path, node, provided)
+                self.add_rep(
+                    fetch, graph, iname, iname, ikey.selection, None, tree, path, node, provided
+                )
                 node.depends.add(fetch.id)
                 rest = self.plan_position(
                     node, g, iname, selections, node.tree.fragment(iname), path, None
@@ -741,9 +750,7 @@ class Planner:
     ) -> dict[str, list[FieldNode]]:
         remaining = dict(leftover)
         # Never jump back into a subgraph that is already being planned at this position.
-        tried: set[tuple[str, str]] = {
-            (g, e) for (p, g, e) in self._active if p == path
-        }
+        tried: set[tuple[str, str]] = {(g, e) for (p, g, e) in self._active if p == path}
         self._active.append((path, graph, type_name))
         try:
             return self._jump(fetch, graph, type_name, remaining, tree, path, provided, tried)
@@ -768,7 +775,7 @@ class Planner:
             # First keys this subgraph can provide; else keys whose fields other subgraphs
             # must supply first (fetched like @requires).
             for indirect in (False, True):
-                for key_, nodes in remaining.items():
+                for nodes in remaining.values():
                     for g, etype in self.jump_targets(type_name, nodes[0].name.value):
                         if (g, etype) in tried:
                             continue
@@ -801,26 +808,26 @@ class Planner:
                 for k, ns in remaining.items()
                 if (g, etype) in self.jump_targets(type_name, ns[0].name.value)
             }
-            for k in chosen:
-                del remaining[k]
+            for ck in chosen:
+                del remaining[ck]
             # One fetch per (subgraph, position): an entity is resolved once per subgraph,
             # with the union of the keys and required fields in its representation; fields
             # whose @requires conflict (same field, other arguments) get their own fetch.
             et = self.tm(etype)
             groups: list[tuple[dict[str, str], dict[str, list[FieldNode]], list[Any]]] = []
-            for k, ns in chosen.items():
+            for ck, ns in chosen.items():
                 fg = et.fields[ns[0].name.value].graphs[g]
                 sig = _requires_signature(fg.requires)
                 for gsig, gfields, greqs in groups:
                     if all(gsig.get(n, a) == a for n, a in sig.items()):
                         gsig.update(sig)
-                        gfields[k] = ns
+                        gfields[ck] = ns
                         if fg.requires is not None:
                             greqs.append(fg.requires)
                         break
                 else:
                     groups.append(
-                        (dict(sig), {k: ns}, [fg.requires] if fg.requires is not None else [])
+                        (dict(sig), {ck: ns}, [fg.requires] if fg.requires is not None else [])
                     )
             for gi, (_, gfields, greqs) in enumerate(groups):
                 node = self.entity_fetch(fetch, path, g, () if gi == 0 else ("split", gi))
@@ -1181,7 +1188,7 @@ def _fill(out: dict[str, Any], obj: dict[str, Any], shape: RepShape) -> None:
     for name, src, sub in shape:
         if name == "...":
             tn = obj.get("__typename")
-            if src is None or tn in src:
+            if src is None or (tn is not None and tn in src):
                 if tn is not None:
                     out["__typename"] = tn
                 _fill(out, obj, sub)

@@ -38,8 +38,8 @@ from graphql import (
     UnionTypeExtensionNode,
     build_ast_schema,
     parse,
-    print_ast,
     parse_type,
+    print_ast,
     value_from_ast_untyped,
 )
 from graphql.language import DirectiveDefinitionNode
@@ -347,7 +347,7 @@ def _is_inaccessible(node: Any) -> bool:
     return any(d.name.value == "inaccessible" for d in node.directives or ())
 
 
-def _clean_directives(node: Any) -> tuple[DirectiveNode, ...]:
+def _clean_directives(node: Any) -> tuple[Any, ...]:
     return tuple(
         d
         for d in node.directives or ()
@@ -388,9 +388,7 @@ def _strip_type(node: Any, hidden: set[str]) -> Any:
     elif isinstance(node, UnionTypeDefinitionNode):
         kw["types"] = tuple(t for t in node.types or () if t.name.value not in hidden)
     elif isinstance(node, EnumTypeDefinitionNode):
-        kw["values"] = tuple(
-            _strip(v) for v in node.values or () if not _is_inaccessible(v)
-        )
+        kw["values"] = tuple(_strip(v) for v in node.values or () if not _is_inaccessible(v))
     return type(node)(**kw)
 
 
