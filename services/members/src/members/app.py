@@ -12,7 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kopano.auth import PasswordHasher, StaticJwks, TokenIssuer, TokenVerifier
-from kopano.kafka import create_producer
+from kopano.kafka import create_producer, ensure_topics
+from kopano.logging import get_logger
 from kopano.outbox import OutboxRelay, SqlOutboxStore
 from kopano.web import RequestContext, create_service_app, database_check, kafka_check
 from members.adapters import tables as t
@@ -29,6 +30,8 @@ from members.service.organisations import OrganisationService
 from members.service.statistics import StatisticsService
 from members.settings import MembersSettings
 from members.unit_of_work import UnitOfWorkFactory
+
+log = get_logger("members.app")
 
 
 @dataclass
@@ -103,6 +106,12 @@ def create_app(settings: MembersSettings | None = None) -> Starlette:
 
     async def start_relay() -> None:
         if settings.relay_enabled:
+            topics = [settings.member_topic, settings.organisation_topic, settings.connection_topic]
+            try:
+                await ensure_topics(settings.kafka_bootstrap_servers, topics)
+            except Exception:
+                # Not fatal: the relay keeps its rows and retries until the broker is back.
+                log.warning("members.ensure_topics_failed", topics=topics, exc_info=True)
             runtime.relay = OutboxRelay(
                 SqlOutboxStore(runtime.engine, t.outbox),
                 create_producer(settings),

@@ -33,3 +33,12 @@ def upgrade(database_url: str, revision: str = "head") -> None:
 async def upgrade_async(database_url: str, revision: str = "head") -> None:
     # env.py runs its own event loop, so it must run in a worker thread when called from async code.
     await asyncio.to_thread(upgrade, database_url, revision)
+
+
+def downgrade(database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(database_url), revision)
+
+
+def check(database_url: str) -> None:
+    """Raise when the models and the migrated schema differ (a migration is missing)."""
+    command.check(alembic_config(database_url))
