@@ -495,12 +495,20 @@ class Planner:
         tree: SelTree,
         path: tuple[str, ...],
         provided: list[Any] | None,
+        alts: frozenset[str] = frozenset(),
     ) -> list[Any]:
-        """Plan `selections` on a value of `type_name` returned by `graph`; return leftovers."""
+        """Plan `selections` on a value of `type_name` returned by `graph`; return leftovers.
+
+        `alts`: the subgraphs that could equally have produced this value (a shareable
+        field reachable in several). Like the reference planners, only runtime types every
+        one of them knows are selected, so the answer never depends on the choice.
+        """
         t = self.tm(type_name)
         if t.kind == "object":
             fields = self.collect(type_name, selections)
-            left = self.plan_object(fetch, graph, type_name, fields, tree, path, provided)
+            left = self.plan_object(
+                fetch, graph, type_name, fields, tree, path, provided, alts=alts
+            )
             return left
         if graph in t.interface_object_in:
             return self.plan_interface_object(
@@ -510,6 +518,10 @@ class Planner:
         tree.add_field("__typename", "__typename", ())
         leftovers: list[Any] = []
         runtime = self.sg.possible_in.get((type_name, graph), frozenset())
+        for alt in alts:
+            other = self.sg.possible_in.get((type_name, alt))
+            if alt != graph and other is not None:
+                runtime = runtime & other
         if not runtime:
             # No object type can come back from here: fields this subgraph does not know on
             # the abstract type itself cannot be answered at all.
@@ -644,6 +656,7 @@ class Planner:
         path: tuple[str, ...],
         provided: list[Any] | None,
         requires_ok: bool = False,
+        alts: frozenset[str] = frozenset(),
     ) -> list[Any]:
         """Plan collected fields of an object type in `graph`; return leftover FieldNodes.
 
@@ -653,6 +666,7 @@ class Planner:
         t = self.tm(type_name)
         prov = self.provided_for(provided, type_name)
         leftover: dict[str, list[FieldNode]] = {}
+        is_root = type_name in self.sg.root_types.values()
         for key, nodes in fields.items():
             first = nodes[0]
             fname = first.name.value
@@ -699,7 +713,19 @@ class Planner:
                 child = fg.type_name
                 if child != fm.type_name:
                     fs.sub.add_field("__typename", "__typename", ())
-            left = self.plan_position(fetch, graph, child, subsel, fs.sub, (*path, key), sub_prov)
+            # Which other subgraphs could have produced this field's value here?
+            if is_root or any(t.keys.values()):
+                child_alts = frozenset(
+                    g
+                    for g in fm.resolvable_in
+                    if is_root or any(k.resolvable for k in t.keys.get(g, ()))
+                )
+            else:
+                child_alts = frozenset(g for g in alts if g in fm.resolvable_in)
+            child_alts = child_alts | {graph}
+            left = self.plan_position(
+                fetch, graph, child, subsel, fs.sub, (*path, key), sub_prov, child_alts
+            )
             if left:
                 leftover[key] = [
                     FieldNode(
