@@ -374,6 +374,9 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
                 "per_core_busy": per_core,
             },
         )
+        # throughput per core the gateway actually got: comparable across runs when other work
+        # took part of the gateway's core (meaningful while the gateway is CPU-bound)
+        result["rps_per_core"] = round(load["rps"] / (gw_cpu / 100), 1) if gw_cpu > 0 else None
         result["contended"] = result["cpu_pct"]["other"] > a.contention_threshold
         return result
     finally:
@@ -509,8 +512,9 @@ def table(results: list[dict[str, Any]]) -> str:
         return check_table(results)
     lines = [
         "| query | system | RPS | p50 ms | p95 ms | p99 ms | peak RSS MB | fetches (1 req)"
-        " | subgraph req / req under load | failures | gateway CPU % | other CPU % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | subgraph req / req under load | failures | gateway CPU % | RPS / gateway core"
+        " | other CPU % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if "error" in r and "load" not in r:
@@ -526,6 +530,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{_fmt(r.get('fetches_per_request'))} | "
             f"{_fmt(r['subgraph_requests_per_request'], 2)} | {r['failures']}"
             f"{' (WRONG)' if 'error' in r else ''} | {_fmt(cpu['gateway'])} | "
+            f"{_fmt(r.get('rps_per_core'))} | "
             f"{_fmt(cpu['other'])}{' contended' if r.get('contended') else ''} |"
         )
     return "\n".join(lines)
@@ -558,6 +563,9 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         "query": query,
                         "ratio": label,
                         "rps": round(a["rps"] / b["rps"], 2),
+                        "rps_per_core": round(a["rps_per_core"] / b["rps_per_core"], 2)
+                        if a.get("rps_per_core") and b.get("rps_per_core")
+                        else None,
                         "peak_rss": round(a["peak_rss_mb"] / max(1e-9, b["peak_rss_mb"]), 2),
                         "valid": not (a["failures"] or b["failures"]),
                     }
@@ -568,11 +576,16 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def ratio_table(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return ""
-    lines = ["| query | ratio | RPS | peak RSS |", "|---|---|---:|---:|"]
+    lines = [
+        "| query | ratio | RPS | RPS / gateway core | peak RSS |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in rows:
         flag = "" if r["valid"] else " (a side had failures)"
+        per_core = "-" if r.get("rps_per_core") is None else f"{r['rps_per_core']:.2f}x"
         lines.append(
-            f"| {r['query']} | {r['ratio']}{flag} | {r['rps']:.2f}x | {r['peak_rss']:.2f}x |"
+            f"| {r['query']} | {r['ratio']}{flag} | {r['rps']:.2f}x | {per_core} | "
+            f"{r['peak_rss']:.2f}x |"
         )
     return "\n".join(lines)
 
