@@ -37,6 +37,19 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.language import VariableNode
 
+from gateway.complete import (
+    BUBBLE,
+    ENUM,
+    INTROSPECTION,
+    LEAF,
+    OBJECT,
+    TYPENAME,
+    CompiledFn,
+    Compiler,
+    Context,
+    ObjShape,
+    TypeWrap,
+)
 from gateway.http import HttpPool, SubgraphHTTPError
 from gateway.planner import (
     INTROSPECTION_ROOT_FIELDS,
@@ -48,37 +61,6 @@ from gateway.planner import (
     rename_keys,
 )
 from gateway.supergraph import Supergraph
-
-# -- response shapes ---------------------------------------------------------------------
-
-_TYPENAME = 0
-_LEAF = 1
-_OBJECT = 2
-_ENUM = 3
-_INTROSPECTION = 4
-
-_BUBBLE = object()  # a non-null violation travelling up to the nearest nullable parent
-
-
-class TypeWrap:
-    """Nullability and list structure of a field's type."""
-
-    __slots__ = ("item", "nonnull")
-
-    def __init__(self, nonnull: bool, item: TypeWrap | None) -> None:
-        self.nonnull = nonnull
-        self.item = item  # set for list types
-
-
-class ObjShape:
-    """The client's selection on one composite position."""
-
-    __slots__ = ("by_type", "default", "static")
-
-    def __init__(self) -> None:
-        self.static: str | None = None  # concrete type name, when not abstract
-        self.default: list[tuple[Any, ...]] = []
-        self.by_type: dict[str, list[tuple[Any, ...]]] | None = None
 
 
 def _wrap(t: GraphQLOutputType) -> TypeWrap:
@@ -94,7 +76,7 @@ def _wrap(t: GraphQLOutputType) -> TypeWrap:
 @dataclass(slots=True)
 class Prepared:
     plan: Plan
-    shape: ObjShape
+    complete: CompiledFn
     introspection: DocumentNode | None
     op_kind: str
     operation: OperationDefinitionNode
@@ -195,6 +177,7 @@ class Document:
         root_type = self.gateway.schema.get_root_type(self.operation.operation)
         assert root_type is not None
         shape = self._shape(planner, root_type, self.operation.selection_set.selections)
+        complete = Compiler(self.gateway.hidden).compile(shape)
         intro = None
         root_fields = planner.collect(root_type.name, self.operation.selection_set.selections)
         if any(ns[0].name.value in INTROSPECTION_ROOT_FIELDS for ns in root_fields.values()):
@@ -218,7 +201,7 @@ class Document:
             intro = DocumentNode(definitions=(only, *self.fragments.values()))
         return Prepared(
             plan,
-            shape,
+            complete,
             intro,
             op_kind,
             self.operation,
@@ -245,10 +228,10 @@ class Document:
             first: FieldNode = nodes[0]
             name = first.name.value
             if name == "__typename":
-                out.append((key, _TYPENAME, None, None))
+                out.append((key, TYPENAME, None, None))
                 continue
             if name in INTROSPECTION_ROOT_FIELDS:
-                out.append((key, _INTROSPECTION, None, None))
+                out.append((key, INTROSPECTION, None, None))
                 continue
             fdef = parent.fields.get(name) if hasattr(parent, "fields") else None
             if fdef is None:
@@ -256,91 +239,16 @@ class Document:
             tw = _wrap(fdef.type)
             named = get_named_type(fdef.type)
             if isinstance(named, GraphQLEnumType):
-                out.append((key, _ENUM, tw, frozenset(named.values)))
+                out.append((key, ENUM, tw, frozenset(named.values)))
             elif isinstance(named, GraphQLObjectType) or is_abstract_type(named):
                 subsel: list[Any] = []
                 for n in nodes:
                     if n.selection_set is not None:
                         subsel.extend(n.selection_set.selections)
-                out.append((key, _OBJECT, tw, self._shape(planner, named, subsel)))
+                out.append((key, OBJECT, tw, self._shape(planner, named, subsel)))
             else:
-                out.append((key, _LEAF, tw, None))
+                out.append((key, LEAF, tw, None))
         return out
-
-
-# -- completion ----------------------------------------------------------------------------
-
-
-class _Completer:
-    __slots__ = ("errors", "hidden", "intro")
-
-    def __init__(
-        self, errors: list[dict[str, Any]], intro: dict[str, Any] | None, hidden: frozenset[str]
-    ) -> None:
-        self.errors = errors
-        self.intro = intro
-        self.hidden = hidden
-
-    def obj(self, v: dict[str, Any], shape: ObjShape) -> Any:
-        fields = shape.default
-        if shape.by_type is not None:
-            tn = v.get("__typename")
-            got = shape.by_type.get(tn) if tn is not None else None
-            if got is not None:
-                fields = got
-            elif tn in self.hidden:
-                # An object of a type clients cannot see (@inaccessible) reads as null.
-                return None
-        out: dict[str, Any] = {}
-        for key, kind, tw, sub in fields:
-            if kind == _TYPENAME:
-                out[key] = v.get("__typename") or shape.static
-                continue
-            if kind == _INTROSPECTION:
-                out[key] = self.intro.get(key) if self.intro is not None else None
-                continue
-            x = v.get(key)
-            if x is None:
-                if tw.nonnull:
-                    return _BUBBLE
-                out[key] = None
-                continue
-            if tw.item is None and kind == _LEAF:
-                out[key] = x
-                continue
-            r = self.value(x, tw, kind, sub)
-            if r is _BUBBLE:
-                if tw.nonnull:
-                    return _BUBBLE
-                r = None
-            out[key] = r
-        return out
-
-    def value(self, x: Any, tw: TypeWrap, kind: int, sub: Any) -> Any:
-        if x is None:
-            return _BUBBLE if tw.nonnull else None
-        item = tw.item
-        if item is not None:
-            if not isinstance(x, list):
-                return _BUBBLE if tw.nonnull else None
-            out = []
-            for e in x:
-                r = self.value(e, item, kind, sub)
-                if r is _BUBBLE:
-                    return _BUBBLE if tw.nonnull else None
-                out.append(r)
-            return out
-        if kind == _OBJECT:
-            if not isinstance(x, dict):
-                return _BUBBLE if tw.nonnull else None
-            r = self.obj(x, sub)
-            if r is _BUBBLE or r is None:
-                return _BUBBLE if tw.nonnull else None
-            return r
-        if kind == _ENUM and x not in sub:
-            self.errors.append({"message": f"Enum value {x!r} is not part of the API schema"})
-            return _BUBBLE if tw.nonnull else None
-        return x
 
 
 # -- merging ---------------------------------------------------------------------------------
@@ -524,11 +432,11 @@ class Gateway:
             intro = res.data or {}
             if res.errors:
                 errors.extend(_err(e) for e in res.errors)
-        completed = _Completer(errors, intro, self.hidden).obj(data, prepared.shape)
+        completed = prepared.complete(data, Context(errors, intro))
         out: dict[str, Any] = {}
         if errors:
             out["errors"] = errors
-        out["data"] = None if completed is _BUBBLE else completed
+        out["data"] = None if completed is BUBBLE else completed
         return out
 
     async def _post(self, graph: str, body: bytes, extra: bytes, dedup: bool) -> Any:
