@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from contextlib import ExitStack
@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from multiprocessing.queues import Queue
 from typing import Any
 
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -150,6 +151,40 @@ async def run_paced(
     return RunResult(committed, started, time.time())
 
 
+def _cpu_seconds(pid: int, *, tree: bool) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by a process (and its descendants)."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)] if tree else [root]
+    except psutil.NoSuchProcess:
+        return {}
+    used: dict[int, float] = {}
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            times = proc.cpu_times()
+            used[proc.pid] = times.user + times.system
+    return used
+
+
+class CpuMeter:
+    """CPU used by each part of the pipeline between `start()` and `stop()`."""
+
+    def __init__(self, parts: dict[str, tuple[int, bool]]) -> None:
+        self.parts = parts
+        self._before: dict[str, dict[int, float]] = {}
+
+    def start(self) -> None:
+        self._before = {name: _cpu_seconds(pid, tree=t) for name, (pid, t) in self.parts.items()}
+
+    def stop(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for name, (pid, tree) in self.parts.items():
+            after = _cpu_seconds(pid, tree=tree)
+            before = self._before.get(name, {})
+            used[name] = sum(t - before.get(p, 0.0) for p, t in after.items())
+        return used
+
+
 def _percentile(values: list[float], pct: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
@@ -163,6 +198,8 @@ async def phase(
     topic: str,
     expected: int,
     run: Any,
+    servers: dict[str, tuple[int, bool]],
+    cpu: dict[str, float],
 ) -> tuple[RunResult, dict[str, float]]:
     ctx = mp.get_context("spawn")
     out: Queue[Any] = ctx.Queue()
@@ -170,8 +207,14 @@ async def phase(
     proc.start()
     kind, _ = await asyncio.to_thread(out.get, True, 120)
     assert kind == "ready"
+    assert proc.pid is not None
+    meter = CpuMeter(
+        {**servers, "writer+relay": (os.getpid(), False), "consumer": (proc.pid, False)}
+    )
+    meter.start()
     result: RunResult = await run()
     kind, received = await asyncio.to_thread(out.get, True, 600)
+    cpu.update(meter.stop())
     assert kind == "done"
     proc.join(10)
     missing = len(result.committed) - len(set(result.committed) & set(received))
@@ -191,7 +234,13 @@ def _report_latency(result: RunResult, received: dict[str, float]) -> dict[str, 
     }
 
 
-async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str) -> None:
+async def main_async(
+    args: argparse.Namespace,
+    database_url: str,
+    bootstrap: str,
+    servers: dict[str, tuple[int, bool]],
+) -> None:
+    cpu: dict[str, float] = {}
     engine = create_async_engine(database_url, pool_size=args.writers + 4, max_overflow=0)
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
@@ -224,6 +273,8 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
             lambda: run_throughput(
                 engine, topics["warmup"], 1000, args.events_per_tx, args.writers
             ),
+            servers,
+            {},
         )
 
         result, received = await phase(
@@ -235,6 +286,8 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
             lambda: run_throughput(
                 engine, topics["throughput"], args.events, args.events_per_tx, args.writers
             ),
+            servers,
+            cpu,
         )
         n = len(result.committed)
         last = max(received.values())
@@ -251,6 +304,15 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
             f"  latency under backlog  p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms"
             f"  max {lat['max']:.1f} ms"
         )
+
+        total_cpu = sum(cpu.values())
+        parts = "  ".join(f"{name} {1e6 * used / n:.0f} ms" for name, used in cpu.items())
+        print(f"  CPU per 1000 events    {parts}  (total {1e6 * total_cpu / n:.0f} ms)")
+        if {"postgresql", "tansu"} <= set(cpu):
+            print(
+                f"  => CPU-bound capacity on 2 idle cores ~ {2 * n / total_cpu:.0f} events/s "
+                "(estimate from the CPU used above)"
+            )
 
         expected = int(args.rate * args.seconds / args.latency_events_per_tx) * (
             args.latency_events_per_tx
@@ -269,6 +331,8 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
                 args.latency_events_per_tx,
                 args.writers,
             ),
+            servers,
+            {},
         )
         achieved = len(result.committed) / (result.commit_finished - result.commit_started)
         lat = _report_latency(result, received)
@@ -295,7 +359,7 @@ def main() -> None:
     parser.add_argument("--latency-events-per-tx", type=int, default=5)
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument("--poll-interval", type=float, default=0.1)
     parser.add_argument("--linger-ms", type=int, default=2)
     args = parser.parse_args()
     args.enable_idempotence = os.environ.get("KAFKA_ENABLE_IDEMPOTENCE", "").lower() in {
@@ -306,30 +370,42 @@ def main() -> None:
     }
 
     with ExitStack() as stack:
+        servers: dict[str, tuple[int, bool]] = {}  # embedded servers whose CPU we can meter
         server_url = os.environ.get("DATABASE_URL")
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         from kopano.devstack import pg
         from kopano.devstack._process import free_port
-        from kopano.devstack.embedded import EmbeddedKafka, EmbeddedPostgres
+        from kopano.devstack.embedded import (
+            EmbeddedKafka,
+            EmbeddedPostgres,
+            make_temp_dir,
+            remove_dir,
+        )
 
         if not server_url:
-            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="kopano-bench-"))
-            postgres = EmbeddedPostgres(f"{tmp}/pg", free_port(), durable=True)
+            tmp = make_temp_dir("kopano-bench-")
+            stack.callback(remove_dir, tmp)
+            postgres = EmbeddedPostgres(tmp / "pg", free_port(), durable=True)
             postgres.start()
             stack.callback(postgres.stop)
             server_url = postgres.url
+            assert postgres.pid is not None
+            servers["postgresql"] = (postgres.pid, True)
             print(f"embedded PostgreSQL on {server_url}")
         if not bootstrap:
             kafka = EmbeddedKafka(free_port())
             kafka.start()
             stack.callback(kafka.stop)
             bootstrap = kafka.bootstrap_servers
+            assert kafka.pid is not None
+            servers["tansu"] = (kafka.pid, True)
             print(f"embedded tansu broker on {bootstrap}")
         name = f"bench_events_{uuid.uuid4().hex[:8]}"
         database_url = pg.ensure_database(server_url, name)
         stack.callback(lambda: pg.run_sync(pg.drop_database(server_url, name)))
-        print(f"cpus: {os.cpu_count()}  python {sys.version.split()[0]}")
-        asyncio.run(main_async(args, database_url, bootstrap))
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"cpus: {os.cpu_count()}  load average: {load}  python {sys.version.split()[0]}")
+        asyncio.run(main_async(args, database_url, bootstrap, servers))
 
 
 if __name__ == "__main__":

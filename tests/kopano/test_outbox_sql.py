@@ -231,7 +231,7 @@ async def test_relay_killed_mid_batch_loses_nothing_and_effects_happen_once(
     kafka_supports_idempotence: bool,
     unique_topic: str,
 ) -> None:
-    total, batch = 600, 100
+    total, batch = 400, 100
     events = [(_registered(f"m-{i % 13}", i), unique_topic) for i in range(total)]
     for start in range(0, total, 200):
         async with engine.begin() as conn:

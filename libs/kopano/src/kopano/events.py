@@ -61,7 +61,7 @@ def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, microsecond precision."""
     if value.tzinfo is None:
         raise ValueError("CloudEvent time must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def parse_time(value: str) -> datetime:

@@ -39,18 +39,26 @@ class OutboxRelay:
         store: OutboxStore,
         producer: AIOKafkaProducer,
         batch_size: int = 500,
-        poll_interval: float = 0.05,
+        poll_interval: float = 0.1,
         *,
         service_name: str = "kopano",
         manage_producer: bool = True,
         backlog_interval: float = 5.0,
         retention_seconds: float | None = 7 * 24 * 3600,
         purge_interval: float = 600.0,
+        busy_poll_interval: float = 0.01,
+        busy_window: float = 2.0,
     ) -> None:
         self.store = store
         self.producer = producer
         self.batch_size = batch_size
+        # While events keep coming the relay polls every `busy_poll_interval`; after
+        # `busy_window` seconds without any it relaxes to `poll_interval`. Low latency
+        # under load, a handful of cheap queries per second when idle.
         self.poll_interval = poll_interval
+        self.busy_poll_interval = min(busy_poll_interval, poll_interval)
+        self.busy_window = busy_window
+        self._last_work = float("-inf")
         self.service_name = service_name
         self.manage_producer = manage_producer
         self.backlog_interval = backlog_interval
@@ -112,7 +120,13 @@ class OutboxRelay:
                 continue
             if handled >= self.batch_size:
                 continue  # a full batch: more is probably waiting
-            await self._wait(self.poll_interval if handled >= 0 else max(self.poll_interval, 1.0))
+            if handled < 0:  # another instance holds the outbox: stand by
+                await self._wait(max(self.poll_interval, 1.0))
+                continue
+            if handled > 0:
+                self._last_work = now
+            busy = now - self._last_work < self.busy_window
+            await self._wait(self.busy_poll_interval if busy else self.poll_interval)
 
     async def run_until_empty(self) -> int:
         """Publish until nothing is left or nothing more goes through (for scripts and

@@ -70,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--service-name", default=os.environ.get("SERVICE_NAME", "outbox-relay"))
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--poll-interval", type=float, default=0.05)
+    parser.add_argument("--poll-interval", type=float, default=0.1, help="idle poll (s)")
     parser.add_argument("--metrics-port", type=int, default=0, help="serve /metrics (0 = off)")
     parser.add_argument("--once", action="store_true", help="drain the outbox, then exit")
     args = parser.parse_args(argv)

@@ -185,6 +185,10 @@ class SqlOutboxStore:
         self._listen_conn: AsyncConnection | None = None
         self._lock_key = _lock_key(self.table)
         t = self.table
+        self._claim = select(
+            func.pg_try_advisory_xact_lock(self._lock_key),
+            func.set_config("synchronous_commit", "off", True),
+        )
         self._select = (
             select(t.c.id, t.c.topic, t.c.key, cast(t.c.headers, Text), t.c.payload)
             .where(t.c.sent_at.is_(None))
@@ -235,12 +239,12 @@ class SqlOutboxStore:
 
     async def relay_batch(self, publish: PublishFn, limit: int) -> int:
         async with self.engine.begin() as conn:
-            locked = await conn.scalar(select(func.pg_try_advisory_xact_lock(self._lock_key)))
+            # One round trip: take the relay lock and, because losing a "sent" mark in a
+            # crash only means publishing those rows again (at-least-once allows it), let
+            # this transaction's commit skip waiting for the WAL flush.
+            locked = await conn.scalar(self._claim)
             if not locked:
                 return -1
-            # Losing a "sent" mark in a crash only means publishing those rows again, which
-            # at-least-once delivery allows; so this commit need not wait for the WAL flush.
-            await conn.execute(text("SET LOCAL synchronous_commit TO off"))
             rows = (await conn.execute(self._select, {"limit": limit})).all()
             if not rows:
                 return 0
