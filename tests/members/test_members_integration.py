@@ -165,3 +165,15 @@ async def test_service_sdl_declares_the_member_entity(client: httpx.AsyncClient)
     assert '@key(fields: "id")' in sdl
     assert "type Member" in sdl
     assert orjson.dumps(sdl)  # plain string
+
+
+async def test_protected_operations_are_marked_authenticated_for_the_gateway(
+    client: httpx.AsyncClient,
+) -> None:
+    sdl = (await gql(client, "{ _service { sdl } }"))["data"]["_service"]["sdl"]
+    for operation in ("me:", "myData:", "eraseMe(", "members(", "auditLog(", "updateProfile("):
+        line = next(line for line in sdl.splitlines() if line.strip().startswith(operation))
+        assert "@authenticated" in line, line
+    for public in ("register(", "login(", "diasporaStatistics:", "organisations("):
+        line = next(line for line in sdl.splitlines() if line.strip().startswith(public))
+        assert "@authenticated" not in line, line

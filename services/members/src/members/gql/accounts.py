@@ -10,7 +10,7 @@ import strawberry
 
 from members.domain import model
 from members.domain import values as v
-from members.gql.base import Ctx, EducationLevel, Sector, field, mutation
+from members.gql.base import Ctx, EducationLevel, Sector, field, mutation, signed_in
 from members.gql.types import AuthPayload, District, MemberType
 
 
@@ -60,7 +60,7 @@ class UpdateProfileInput:
 
 @strawberry.type
 class AccountQuery:
-    @field("The signed-in member.")
+    @signed_in("The signed-in member.")
     async def me(self, info: Ctx) -> MemberType:
         principal = await info.context.principal()
         return MemberType.from_model(await info.context.services.accounts.me(principal))
@@ -110,13 +110,13 @@ class AccountMutation:
     async def logout(self, info: Ctx, refresh_token: str) -> bool:
         return await info.context.services.accounts.logout(refresh_token)
 
-    @strawberry.mutation
+    @signed_in()
     async def update_profile(self, info: Ctx, input: UpdateProfileInput) -> MemberType:
         principal = await info.context.principal()
         member = await info.context.services.accounts.update_profile(principal, input.changes())
         return MemberType.from_model(member)
 
-    @mutation("Requires the current password; signs out other sessions.")
+    @signed_in("Requires the current password; signs out other sessions.")
     async def change_password(
         self, info: Ctx, current_password: str, new_password: str
     ) -> AuthPayload:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import strawberry
 
-from members.gql.base import Ctx, RoleEnum, field, int_cursor, mutation
+from members.gql.base import Ctx, RoleEnum, int_cursor, signed_in
 from members.gql.types import AuditEntryType, AuditLogPage, MemberType
 from members.service.common import parse_id
 
 
 @strawberry.type
 class AdminQuery:
-    @field("The audit log, newest first (administrators only).")
+    @signed_in("The audit log, newest first (administrators only).")
     async def audit_log(
         self,
         info: Ctx,
@@ -36,7 +36,7 @@ class AdminQuery:
 
 @strawberry.type
 class AdminMutation:
-    @mutation("Give a member a role (administrators only; audited).")
+    @signed_in("Give a member a role (administrators only; audited).")
     async def grant_role(
         self,
         info: Ctx,
@@ -48,7 +48,7 @@ class AdminMutation:
         )
         return MemberType.from_model(member)
 
-    @mutation("Take a role away (administrators only; audited).")
+    @signed_in("Take a role away (administrators only; audited).")
     async def revoke_role(
         self,
         info: Ctx,
@@ -60,14 +60,14 @@ class AdminMutation:
         )
         return MemberType.from_model(member)
 
-    @mutation("Suspend a member: their sessions end and other services are told (audited).")
+    @signed_in("Suspend a member: their sessions end and other services are told (audited).")
     async def suspend_member(self, info: Ctx, member_id: strawberry.ID, reason: str) -> MemberType:
         member = await info.context.services.admin.suspend_member(
             await info.context.actor(), parse_id(member_id, "memberId"), reason
         )
         return MemberType.from_model(member)
 
-    @mutation("Lift a suspension (administrators only; audited).")
+    @signed_in("Lift a suspension (administrators only; audited).")
     async def restore_member(self, info: Ctx, member_id: strawberry.ID) -> MemberType:
         member = await info.context.services.admin.restore_member(
             await info.context.actor(), parse_id(member_id, "memberId")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from members.domain import model
-from members.gql.base import Ctx, FieldVisibility, mutation
+from members.gql.base import Ctx, FieldVisibility, signed_in
 from members.gql.types import ConnectionNode, MemberType
 from members.service.common import parse_id
 
@@ -18,7 +18,7 @@ class FieldVisibilityInput:
 
 @strawberry.type
 class ConnectionMutation:
-    @mutation("Ask to connect (accepts their request if they already asked you).")
+    @signed_in("Ask to connect (accepts their request if they already asked you).")
     async def request_connection(self, info: Ctx, member_id: strawberry.ID) -> ConnectionNode:
         actor = await info.context.actor()
         connection = await info.context.services.connections.request(
@@ -26,7 +26,7 @@ class ConnectionMutation:
         )
         return ConnectionNode(data=connection, viewer=actor.member_id)
 
-    @strawberry.mutation
+    @signed_in()
     async def accept_connection(self, info: Ctx, member_id: strawberry.ID) -> ConnectionNode:
         actor = await info.context.actor()
         connection = await info.context.services.connections.accept(
@@ -34,37 +34,37 @@ class ConnectionMutation:
         )
         return ConnectionNode(data=connection, viewer=actor.member_id)
 
-    @strawberry.mutation
+    @signed_in()
     async def decline_connection(self, info: Ctx, member_id: strawberry.ID) -> bool:
         return await info.context.services.connections.decline(
             await info.context.actor(), parse_id(member_id, "memberId")
         )
 
-    @strawberry.mutation
+    @signed_in()
     async def cancel_connection_request(self, info: Ctx, member_id: strawberry.ID) -> bool:
         return await info.context.services.connections.cancel(
             await info.context.actor(), parse_id(member_id, "memberId")
         )
 
-    @strawberry.mutation
+    @signed_in()
     async def remove_connection(self, info: Ctx, member_id: strawberry.ID) -> bool:
         return await info.context.services.connections.remove(
             await info.context.actor(), parse_id(member_id, "memberId")
         )
 
-    @mutation("Block a member: any connection ends and you become invisible to each other.")
+    @signed_in("Block a member: any connection ends and you become invisible to each other.")
     async def block_member(self, info: Ctx, member_id: strawberry.ID) -> bool:
         return await info.context.services.connections.block(
             await info.context.actor(), parse_id(member_id, "memberId")
         )
 
-    @strawberry.mutation
+    @signed_in()
     async def unblock_member(self, info: Ctx, member_id: strawberry.ID) -> bool:
         return await info.context.services.connections.unblock(
             await info.context.actor(), parse_id(member_id, "memberId")
         )
 
-    @mutation("Choose who may see each profile field.")
+    @signed_in("Choose who may see each profile field.")
     async def set_field_visibility(
         self, info: Ctx, settings: list[FieldVisibilityInput]
     ) -> MemberType:

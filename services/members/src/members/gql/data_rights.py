@@ -7,12 +7,12 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from members.gql.base import Ctx, field, mutation
+from members.gql.base import Ctx, signed_in
 
 
 @strawberry.type
 class DataRightsQuery:
-    @field("Everything the members service holds about you, as one JSON document.")
+    @signed_in("Everything the members service holds about you, as one JSON document.")
     async def my_data(self, info: Ctx) -> JSON:
         data = await info.context.services.data_rights.my_data(await info.context.actor())
         return cast(JSON, data)
@@ -20,7 +20,7 @@ class DataRightsQuery:
 
 @strawberry.type
 class DataRightsMutation:
-    @mutation(
+    @signed_in(
         "Erase your account: your name, email, phone and profile are removed, your sessions, "
         "connections and memberships end, and other services are told to forget you."
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from members.gql.base import Ctx, Sector, field
+from members.gql.base import Ctx, Sector, signed_in
 from members.gql.types import MemberType, PageInfo
 from members.service.directory import encode_cursor, normalise_filter
 
@@ -35,7 +35,7 @@ class MemberConnection:
 
 @strawberry.type
 class DirectoryQuery:
-    @field("Find members (signed-in only), newest first, with cursor pagination.")
+    @signed_in("Find members (signed-in only), newest first, with cursor pagination.")
     async def members(
         self,
         info: Ctx,

@@ -10,7 +10,14 @@ import strawberry
 
 from members.domain import organisations as orgs
 from members.domain import values as v
-from members.gql.base import Ctx, JoinPolicy, OrganisationKind, OrganisationRole, field, mutation
+from members.gql.base import (
+    Ctx,
+    JoinPolicy,
+    OrganisationKind,
+    OrganisationRole,
+    field,
+    signed_in,
+)
 from members.gql.types import (
     MembershipNode,
     OrganisationConnection,
@@ -103,7 +110,7 @@ class OrganisationQuery:
 
 @strawberry.type
 class OrganisationMutation:
-    @mutation("Create an organisation; you become its owner.")
+    @signed_in("Create an organisation; you become its owner.")
     async def create_organisation(
         self, info: Ctx, input: CreateOrganisationInput
     ) -> OrganisationNode:
@@ -121,7 +128,7 @@ class OrganisationMutation:
         )
         return OrganisationNode.from_model(org)
 
-    @mutation("Owners and admins; renaming or retyping a verified organisation needs a new check.")
+    @signed_in("Owners and admins; renaming or retyping a verified organisation needs a new check.")
     async def update_organisation(
         self, info: Ctx, id: strawberry.ID, input: UpdateOrganisationInput
     ) -> OrganisationNode:
@@ -130,14 +137,14 @@ class OrganisationMutation:
         )
         return OrganisationNode.from_model(org)
 
-    @mutation("Join (open organisations) or ask to join (by approval).")
+    @signed_in("Join (open organisations) or ask to join (by approval).")
     async def join_organisation(self, info: Ctx, id: strawberry.ID) -> MembershipNode:
         membership = await info.context.services.organisations.join(
             await info.context.actor(), parse_id(id, "organisationId")
         )
         return MembershipNode(data=membership)
 
-    @strawberry.mutation
+    @signed_in()
     async def approve_membership(
         self, info: Ctx, organisation_id: strawberry.ID, member_id: strawberry.ID
     ) -> MembershipNode:
@@ -148,7 +155,7 @@ class OrganisationMutation:
         )
         return MembershipNode(data=membership)
 
-    @strawberry.mutation
+    @signed_in()
     async def decline_membership(
         self, info: Ctx, organisation_id: strawberry.ID, member_id: strawberry.ID
     ) -> bool:
@@ -158,13 +165,13 @@ class OrganisationMutation:
             parse_id(member_id, "memberId"),
         )
 
-    @mutation("Leave an organisation (or withdraw a pending request).")
+    @signed_in("Leave an organisation (or withdraw a pending request).")
     async def leave_organisation(self, info: Ctx, id: strawberry.ID) -> bool:
         return await info.context.services.organisations.leave(
             await info.context.actor(), parse_id(id, "organisationId")
         )
 
-    @strawberry.mutation
+    @signed_in()
     async def remove_organisation_member(
         self, info: Ctx, organisation_id: strawberry.ID, member_id: strawberry.ID
     ) -> bool:
@@ -174,7 +181,7 @@ class OrganisationMutation:
             parse_id(member_id, "memberId"),
         )
 
-    @mutation("Owners only: make a member an owner, admin or plain member.")
+    @signed_in("Owners only: make a member an owner, admin or plain member.")
     async def set_organisation_role(
         self,
         info: Ctx,
@@ -190,13 +197,13 @@ class OrganisationMutation:
         )
         return MembershipNode(data=membership)
 
-    @mutation("Owners, or platform administrators (audited).")
+    @signed_in("Owners, or platform administrators (audited).")
     async def remove_organisation(self, info: Ctx, id: strawberry.ID) -> bool:
         return await info.context.services.organisations.remove(
             await info.context.actor(), parse_id(id, "organisationId")
         )
 
-    @mutation("Platform administrators: grant or withdraw the verified badge (audited).")
+    @signed_in("Platform administrators: grant or withdraw the verified badge (audited).")
     async def verify_organisation(
         self, info: Ctx, id: strawberry.ID, verified: bool = True
     ) -> OrganisationNode:

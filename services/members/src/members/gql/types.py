@@ -28,6 +28,7 @@ from members.gql.base import (
     OrganisationRole,
     Sector,
     field,
+    signed_in,
     visible,
 )
 from members.service.accounts import AuthTokens
@@ -240,7 +241,9 @@ class ConnectionNode:
         return self.data.responded_at
 
 
-@strawberry.type(description="One privileged action, as the append-only audit log keeps it.")
+@strawberry.type(
+    name="AuditEntry", description="One privileged action, as the append-only audit log keeps it."
+)
 class AuditEntryType:
     id: strawberry.ID
     occurred_at: datetime
@@ -376,7 +379,7 @@ class OrganisationNode:
         membership = await info.context.my_membership_loader.load(self.data.id)
         return MembershipNode(data=membership) if membership else None
 
-    @field("Active members (visible to the organisation's members and administrators).")
+    @signed_in("Active members (visible to the organisation's members and administrators).")
     async def members(self, info: Ctx) -> list[MembershipNode]:
         rows = await info.context.services.organisations.members_of(
             await info.context.actor(), self.data.id, orgs.MembershipStatus.ACTIVE
