@@ -70,7 +70,7 @@ def complete_list(x: Any, tw: TypeWrap, kind: int, sub: Any, ctx: Context) -> An
         if item.nonnull and None in x:
             return BUBBLE
         return x
-    out = []
+    out: list[Any] = []
     for e in x:
         if e is None:
             if item.nonnull:

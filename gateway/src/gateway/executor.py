@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,7 @@ from gateway.complete import (
 from gateway.http import HttpPool, SubgraphHTTPError
 from gateway.planner import (
     INTROSPECTION_ROOT_FIELDS,
+    Batch,
     Fetch,
     Plan,
     Planner,
@@ -412,12 +414,12 @@ class Gateway:
         for stage in prepared.plan.stages:
             for level in stage:
                 if len(level) == 1:
-                    await self._run(level[0], data, variables, errors, extra, prepared.op_kind)
+                    await self._unit(level[0], data, variables, errors, extra, prepared.op_kind)
                 else:
                     await asyncio.gather(
                         *(
-                            self._run(f, data, variables, errors, extra, prepared.op_kind)
-                            for f in level
+                            self._unit(u, data, variables, errors, extra, prepared.op_kind)
+                            for u in level
                         )
                     )
         intro = None
@@ -465,6 +467,19 @@ class Gateway:
         except orjson.JSONDecodeError as exc:
             raise SubgraphHTTPError(f"subgraph answered HTTP {status} without JSON") from exc
 
+    def _unit(
+        self,
+        u: Fetch | Batch,
+        data: dict[str, Any],
+        variables: dict[str, Any],
+        errors: list[dict[str, Any]],
+        extra: bytes,
+        op_kind: str,
+    ) -> Awaitable[None]:
+        if isinstance(u, Batch):
+            return self._run_batch(u, data, variables, errors, extra, op_kind)
+        return self._run(u, data, variables, errors, extra, op_kind)
+
     async def _run(
         self,
         f: Fetch,
@@ -493,12 +508,73 @@ class Gateway:
                 for err in errs:
                     errors.append(self._subgraph_error(f, err, None))
             return
-        targets = _collect_targets(data, f.path)
+        reps, groups = self._representations(f, data)
+        if not reps:
+            return
+        vs = {v: variables[v] for v in f.variables if v in variables}
+        vs["representations"] = reps
+        body = orjson.dumps({"query": f.query, "variables": vs})
+        try:
+            resp = await self._post(f.graph, body, extra, dedup)
+        except SubgraphHTTPError as e:
+            errors.append(self._fetch_error(f, str(e)))
+            return
+        d = resp.get("data") if isinstance(resp, dict) else None
+        self._apply(f, d.get("_entities") if isinstance(d, dict) else None, groups)
+        errs = resp.get("errors") if isinstance(resp, dict) else None
+        if errs:
+            for err in errs:
+                errors.append(self._subgraph_error(f, err, (data, groups), "_entities"))
+
+    async def _run_batch(
+        self,
+        b: Batch,
+        data: dict[str, Any],
+        variables: dict[str, Any],
+        errors: list[dict[str, Any]],
+        extra: bytes,
+        op_kind: str,
+    ) -> None:
+        parts = [self._representations(f, data) for f in b.fetches]
+        if not any(reps for reps, _ in parts):
+            return
+        vs = {v: variables[v] for v in b.variables if v in variables}
+        for i, (reps, _) in enumerate(parts):
+            vs[f"r{i}"] = reps
+        body = orjson.dumps({"query": b.query, "variables": vs})
+        try:
+            resp = await self._post(b.graph, body, extra, self.dedup and op_kind == "query")
+        except SubgraphHTTPError as e:
+            errors.append(self._fetch_error(b.fetches[0], str(e)))
+            return
+        d = resp.get("data") if isinstance(resp, dict) else None
+        if isinstance(d, dict):
+            for i, (f, (_, groups)) in enumerate(zip(b.fetches, parts, strict=True)):
+                self._apply(f, d.get(f"_{i}"), groups)
+        errs = resp.get("errors") if isinstance(resp, dict) else None
+        if errs:
+            for err in errs:
+                path = err.get("path") if isinstance(err, dict) else None
+                i = -1
+                if isinstance(path, list) and path and isinstance(path[0], str):
+                    head = path[0]
+                    if head.startswith("_") and head[1:].isdigit():
+                        i = int(head[1:])
+                if 0 <= i < len(parts):
+                    ctx = (data, parts[i][1])
+                    errors.append(self._subgraph_error(b.fetches[i], err, ctx, head))
+                else:
+                    errors.append(self._subgraph_error(b.fetches[0], err, (data, []), ""))
+
+    def _representations(
+        self, f: Fetch, data: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
+        """Deduplicated representations for `f` and, per representation, its objects."""
         reps: list[dict[str, Any]] = []
         groups: list[list[dict[str, Any]]] = []
         index: dict[Any, int] = {}
         specs = f.reps
-        for obj in targets:
+        for obj in _collect_targets(data, f.path):
             tn = obj.get("__typename")
             spec = specs.get(tn)  # type: ignore[arg-type]
             if spec is None:
@@ -528,31 +604,22 @@ class Gateway:
             index[rk] = len(reps)
             reps.append(rep)
             groups.append([obj])
-        if not reps:
+        return reps, groups
+
+    def _apply(self, f: Fetch, ents: Any, groups: list[list[dict[str, Any]]]) -> None:
+        if not isinstance(ents, list):
             return
-        vs = {v: variables[v] for v in f.variables if v in variables}
-        vs["representations"] = reps
-        body = orjson.dumps({"query": f.query, "variables": vs})
-        try:
-            resp = await self._post(f.graph, body, extra, dedup)
-        except SubgraphHTTPError as e:
-            errors.append(self._fetch_error(f, str(e)))
-            return
-        d = resp.get("data") if isinstance(resp, dict) else None
-        ents = d.get("_entities") if isinstance(d, dict) else None
-        if isinstance(ents, list):
-            if f.renames:
-                rename_keys(ents, f.tree)
-            for i, ent in enumerate(ents):
-                if i >= len(groups):
-                    break
-                if isinstance(ent, dict):
-                    for t in groups[i]:
+        if f.renames:
+            rename_keys(ents, f.tree)
+        for i, ent in enumerate(ents):
+            if i >= len(groups):
+                break
+            if isinstance(ent, dict):
+                for t in groups[i]:
+                    if t.keys().isdisjoint(ent):
+                        t.update(ent)
+                    else:
                         merge_entity(t, ent)
-        errs = resp.get("errors") if isinstance(resp, dict) else None
-        if errs:
-            for err in errs:
-                errors.append(self._subgraph_error(f, err, (data, groups)))
 
     def _fetch_error(self, f: Fetch, message: str) -> dict[str, Any]:
         return {
@@ -565,13 +632,14 @@ class Gateway:
         f: Fetch,
         e: Any,
         entity_ctx: tuple[dict[str, Any], list[list[dict[str, Any]]]] | None,
+        field: str = "_entities",
     ) -> dict[str, Any]:
         if not isinstance(e, dict):
             return {"message": str(e)}
         out: dict[str, Any] = {"message": e.get("message", "subgraph error")}
         path = e.get("path")
         if isinstance(path, list):
-            if entity_ctx is not None and len(path) >= 2 and path[0] == "_entities":
+            if entity_ctx is not None and len(path) >= 2 and path[0] == field:
                 data, groups = entity_ctx
                 i = path[1]
                 if isinstance(i, int) and 0 <= i < len(groups):

@@ -184,22 +184,38 @@ class Fetch:
     level: int = 0
     operation: str = "query"
     renames: bool = False  # the subgraph query uses internal aliases to undo
+    body: str = ""  # the printed selection set
+
+
+@dataclass(eq=False, slots=True)
+class Batch:
+    """Entity fetches of one level to one subgraph, sent as one request (aliased
+    `_entities` fields, one representations variable each)."""
+
+    graph: str
+    fetches: list[Fetch]
+    query: str = ""
+    variables: tuple[str, ...] = ()
+
+
+Unit = Fetch | Batch
 
 
 @dataclass(slots=True)
 class Plan:
     """Fetches grouped in stages; each stage's levels run in order, a level in parallel."""
 
-    stages: list[list[list[Fetch]]]
+    stages: list[list[list[Unit]]]
     fetch_count: int = 0
 
     def describe(self) -> dict[str, Any]:
         out = []
         for si, stage in enumerate(self.stages):
             for li, level in enumerate(stage):
-                for f in level:
-                    out.append(
-                        {
+                for u in level:
+                    members = u.fetches if isinstance(u, Batch) else [u]
+                    for f in members:
+                        entry: dict[str, Any] = {
                             "stage": si,
                             "level": li,
                             "id": f.id,
@@ -209,7 +225,9 @@ class Plan:
                             "dependsOn": sorted(f.depends),
                             "query": f.query,
                         }
-                    )
+                        if isinstance(u, Batch):
+                            entry["batch"] = u.query
+                        out.append(entry)
         return {"fetches": out}
 
 
@@ -387,7 +405,29 @@ class Planner:
             stages.append(self.levels(self.fetches))
         for f in self.fetches:
             self.print_fetch(f, op_kind)
-        return Plan([s for s in stages if s], len(self.fetches))
+        batched = [[self.batch_level(level) for level in stage] for stage in stages if stage]
+        return Plan(batched, len(self.fetches))
+
+    def batch_level(self, level: list[Fetch]) -> list[Unit]:
+        by_graph: dict[str, list[Fetch]] = {}
+        out: list[Unit] = []
+        for f in level:
+            if f.entity:
+                by_graph.setdefault(f.graph, []).append(f)
+            else:
+                out.append(f)
+        for graph, fs in by_graph.items():
+            if len(fs) == 1:
+                out.append(fs[0])
+                continue
+            variables = tuple(sorted({v for f in fs for v in f.variables}))
+            defs = [f"$r{i}:[_Any!]!" for i in range(len(fs))]
+            defs += [f"${v}:{self.var_types[v]}" for v in variables]
+            body = " ".join(
+                f"_{i}:_entities(representations:$r{i}){f.body}" for i, f in enumerate(fs)
+            )
+            out.append(Batch(graph, fs, f"query({','.join(defs)}){{{body}}}", variables))
+        return out
 
     def plan_root(
         self,
@@ -1081,6 +1121,7 @@ class Planner:
         body: list[str] = []
         f.tree.print(body, used)
         text = "".join(body)
+        f.body = text
         var_defs = [f"${v}:{self.var_types[v]}" for v in sorted(used) if v in self.var_types]
         if f.entity:
             defs = ",".join(["$representations:[_Any!]!", *var_defs])
