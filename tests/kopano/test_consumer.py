@@ -266,3 +266,63 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
         "consumer_lag", {"group": group, "topic": unique_topic, "partition": "0"}
     )
     assert lag == 0
+
+
+async def test_infrastructure_failures_wait_instead_of_dead_lettering(
+    engine: AsyncEngine, kafka_bootstrap: str, kafka_supports_idempotence: bool, unique_topic: str
+) -> None:
+    event = _event(n=1)
+    await _produce(kafka_bootstrap, unique_topic, [to_kafka_record(event)])
+    failures_left = 4
+
+    async def apply(ev: CloudEvent, tx: AsyncConnection) -> None:
+        nonlocal failures_left
+        if failures_left:
+            failures_left -= 1
+            raise ConnectionResetError("database connection lost")
+        await tx.execute(effects.insert().values(event_id=ev.id))
+
+    consumer = _consumer(
+        kafka_bootstrap,
+        kafka_supports_idempotence,
+        unique_topic,
+        f"{unique_topic}-outage",
+        apply,
+        SqlInbox(engine, inbox),
+        max_attempts=2,
+        backoff_initial=0.01,
+    )
+    await consumer.start()
+    try:
+        await _wait_until(lambda: consumer.processed == 1, "the event after the outage")
+    finally:
+        await consumer.stop()
+    assert consumer.dead_lettered == 0
+    assert await _applied(engine) == [event.id]
+    assert await _read(kafka_bootstrap, f"{unique_topic}.dlq") == []
+
+
+def test_transient_errors_are_told_apart_from_bad_messages() -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from kopano.consumer import is_transient_error
+
+    class PgError(Exception):
+        def __init__(self, sqlstate: str) -> None:
+            super().__init__(sqlstate)
+            self.sqlstate = sqlstate
+
+    def db_error(sqlstate: str) -> DBAPIError:
+        return DBAPIError("UPDATE ...", {}, PgError(sqlstate))
+
+    assert is_transient_error(ConnectionRefusedError())
+    assert is_transient_error(TimeoutError())
+    assert is_transient_error(db_error("40001"))  # serialization failure
+    assert is_transient_error(db_error("40P01"))  # deadlock
+    assert is_transient_error(db_error("08006"))  # connection failure
+    assert not is_transient_error(db_error("23505"))  # unique violation: the data's fault
+    assert not is_transient_error(ValueError("bad data"))
+    assert not is_transient_error(KeyError("member_id"))
+    wrapped = RuntimeError("wrapped")
+    wrapped.__cause__ = ConnectionResetError("peer")
+    assert is_transient_error(wrapped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -43,6 +44,7 @@ __all__ = [
     "Inbox",
     "NonRetryableError",
     "dead_letter_topic_for",
+    "is_transient_error",
 ]
 
 log = structlog.get_logger("kopano.consumer")
@@ -66,12 +68,48 @@ def dead_letter_topic_for(topic: str) -> str:
     return f"{topic}{DLQ_SUFFIX}"
 
 
+def is_transient_error(exc: BaseException) -> bool:
+    """True for failures of the infrastructure rather than of the message.
+
+    Lost connections, timeouts, serialization failures and deadlocks: retried without
+    limit (with backoff) and never dead-lettered.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, (ConnectionError, TimeoutError)):
+            return True
+        # Look only at libraries already loaded: an error cannot come from one that is not.
+        sa_exc = sys.modules.get("sqlalchemy.exc")
+        if sa_exc is not None and isinstance(current, sa_exc.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            code = getattr(current.orig, "sqlstate", None) or getattr(current.orig, "pgcode", None)
+            # 08xxx connection exceptions, 40001 serialization failure, 40P01 deadlock,
+            # 57P0x server shutting down, 53xxx insufficient resources.
+            if code and (code.startswith(("08", "53", "57P")) or code in {"40001", "40P01"}):
+                return True
+        mongo_errors = sys.modules.get("pymongo.errors")
+        if mongo_errors is not None:
+            if isinstance(current, mongo_errors.ConnectionFailure):
+                return True
+            if isinstance(current, mongo_errors.PyMongoError) and current.has_error_label(
+                "TransientTransactionError"
+            ):
+                return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class IdempotentConsumer:
     """A consumer group member that applies each event's effect exactly once.
 
     `handler(event, tx)` gets the inbox's transaction (SQL `AsyncConnection`/`AsyncSession`
     or a Mongo session) and must make its changes through it. Failures are retried up to
     `max_attempts` times with exponential backoff; then the record is dead-lettered.
+    Infrastructure failures (`is_transient`, e.g. the database is unreachable) are retried
+    until they clear and never count against the message.
     """
 
     def __init__(
@@ -93,6 +131,7 @@ class IdempotentConsumer:
         consumer: AIOKafkaConsumer | None = None,
         producer: AIOKafkaProducer | None = None,
         consumer_options: Mapping[str, Any] | None = None,
+        is_transient: Callable[[BaseException], bool] | None = None,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -105,6 +144,7 @@ class IdempotentConsumer:
         self.backoff_max = backoff_max
         self.schemas = schemas
         self.max_batch = max_batch
+        self.is_transient = is_transient or is_transient_error
         if dead_letter_topic is None:
             self._dlq: Callable[[str], str] = dead_letter_topic_for
         elif isinstance(dead_letter_topic, str):
@@ -201,27 +241,36 @@ class IdempotentConsumer:
         except (InvalidEvent, EventSchemaError) as exc:
             await self._dead_letter(record, exc, attempts=1)
             return True
-        attempt = 0
+        attempt = 0  # failures charged to the message
+        outage = 0  # consecutive infrastructure failures (not the message's fault)
         while True:
-            attempt += 1
             try:
                 applied = await self.inbox.process(self.group_id, event, self.handler)
             except asyncio.CancelledError:
                 raise
             except NonRetryableError as exc:
-                await self._dead_letter(record, exc, attempts=attempt)
+                await self._dead_letter(record, exc, attempts=attempt + 1)
                 return True
             except Exception as exc:
-                if attempt >= self.max_attempts:
-                    await self._dead_letter(record, exc, attempts=attempt)
-                    return True
-                delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
+                if self.is_transient(exc):
+                    # The database or network is down: every message would fail the same
+                    # way, so wait for it instead of dead-lettering good events.
+                    outage += 1
+                    delay = min(self.backoff_max, self.backoff_initial * 2 ** min(outage, 10))
+                else:
+                    attempt += 1
+                    outage = 0
+                    if attempt >= self.max_attempts:
+                        await self._dead_letter(record, exc, attempts=attempt)
+                        return True
+                    delay = min(self.backoff_max, self.backoff_initial * 2 ** (attempt - 1))
                 log.warning(
                     "event handler failed, retrying",
                     group=self.group_id,
                     topic=topic,
                     event_id=event.id,
                     attempt=attempt,
+                    transient=outage > 0,
                     retry_in=delay,
                     error=repr(exc),
                 )
