@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from kopano.errors import DomainError, ErrorCode
 
-class PaymentsError(Exception):
-    """Base for every broken payment rule; `code` is the GraphQL `extensions.code`."""
 
-    code = "BAD_USER_INPUT"
+class PaymentsError(DomainError):
+    """Base for every broken payment rule; `code` is the GraphQL `extensions.code`.
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+    A kit `DomainError`, so the kit's error masking shows its message and code to the caller.
+    """
+
+    code = ErrorCode.BAD_USER_INPUT
 
 
 class InvalidAmount(PaymentsError):
@@ -26,7 +26,7 @@ class UnsupportedCurrency(PaymentsError):
 
 
 class CurrencyMismatch(PaymentsError):
-    code = "INTERNAL"
+    code = ErrorCode.INTERNAL
 
     def __init__(self, left: str, right: str) -> None:
         super().__init__(f"cannot combine {left} with {right}")
@@ -41,14 +41,14 @@ class UnsupportedCorridor(PaymentsError):
 
 
 class QuoteExpired(PaymentsError):
-    code = "CONFLICT"
+    code = ErrorCode.CONFLICT
 
     def __init__(self) -> None:
         super().__init__("the quote has expired; ask for a new one", field="quoteId")
 
 
 class IllegalTransition(PaymentsError):
-    code = "CONFLICT"
+    code = ErrorCode.CONFLICT
 
     def __init__(self, current: str, target: str) -> None:
         super().__init__(f"a transfer cannot go from {current} to {target}")
@@ -57,8 +57,8 @@ class IllegalTransition(PaymentsError):
 
 
 class UnbalancedTransaction(PaymentsError):
-    code = "INTERNAL"
+    code = ErrorCode.INTERNAL
 
 
 class LimitExceeded(PaymentsError):
-    code = "FORBIDDEN"
+    code = ErrorCode.FORBIDDEN

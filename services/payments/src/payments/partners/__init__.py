@@ -1,0 +1,1 @@
+"""The licensed partners Kopano orchestrates: a pay-in provider and payout partners."""

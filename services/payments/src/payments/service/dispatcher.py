@@ -1,0 +1,125 @@
+"""The dispatcher: calls the partners for transfers that wait on them, outside any request.
+
+Work is found in the database (``transfers.dispatch_after``), so nothing is lost on a crash and
+several replicas share it (``FOR UPDATE SKIP LOCKED``). A partner call and the transition it
+allows commit together; a failed call is retried with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from kopano.logging import get_logger
+from payments.domain.recipients import Recipient
+from payments.domain.transfers import Transfer, TransferState
+from payments.partners.base import PartnerError, PayinProvider, PayoutPartner
+from payments.service.common import ServiceConfig, record_moves
+
+S = TransferState
+_log = get_logger("payments.dispatcher")
+MAX_BACKOFF_SECONDS = 300
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        config: ServiceConfig,
+        payin: PayinProvider,
+        payout: PayoutPartner,
+        *,
+        batch_size: int = 64,
+        poll_seconds: float = 0.5,
+    ) -> None:
+        self.config = config
+        self.payin = payin
+        self.payout = payout
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def _call(
+        self, transfer: Transfer, recipient: Recipient | None
+    ) -> tuple[TransferState, str] | None:
+        """Call the partner this state waits on; the transition the call allows."""
+        if transfer.state is S.CREATED:
+            await self.payin.request_collection(transfer)
+            return S.AWAITING_FUNDS, "payin:requested"
+        if transfer.state is S.FUNDED:
+            if recipient is None:
+                raise PartnerError("recipient missing")
+            await self.payout.instruct_payout(transfer, recipient)
+            return S.PAYOUT_PENDING, "payout:instructed"
+        if transfer.state in (S.FAILED, S.CANCELLED, S.REVERSED) and transfer.funds_received:
+            await self.payin.refund(transfer)
+            return S.REFUNDED, "payin:refunded"
+        return None
+
+    async def run_once(self) -> int:
+        """One batch; returns how many transfers it looked at."""
+        now = self.config.clock()
+        async with self.config.uow() as uow:
+            due = await uow.transfers.due_for_dispatch(now, self.batch_size)
+            if not due:
+                return 0
+            recipients = await uow.recipients.get_many([r.transfer.recipient_id for r in due])
+            outcomes = await asyncio.gather(
+                *(self._call(r.transfer, recipients.get(r.transfer.recipient_id)) for r in due),
+                return_exceptions=True,
+            )
+            for record, outcome in zip(due, outcomes, strict=True):
+                transfer = record.transfer
+                if isinstance(outcome, BaseException):
+                    if not isinstance(outcome, PartnerError | OSError):
+                        raise outcome
+                    delay = min(MAX_BACKOFF_SECONDS, 2 ** min(record.dispatch_attempts, 10))
+                    _log.warning(
+                        "dispatch.partner_failed",
+                        reference=transfer.reference,
+                        state=transfer.state.value,
+                        error=str(outcome),
+                        retry_in_s=delay,
+                    )
+                    await uow.transfers.postpone(transfer.id, now + timedelta(seconds=delay))
+                elif outcome is None:
+                    await uow.transfers.clear_dispatch(transfer.id)
+                else:
+                    target, cause = outcome
+                    posting = transfer.move_to(target, cause=cause, at=now)
+                    await record_moves(
+                        uow, self.config, transfer, [posting] if posting else [], now
+                    )
+            await uow.commit()
+        return len(due)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                handled = await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the loop must survive a database hiccup
+                _log.exception("dispatch.batch_failed")
+                handled = 0
+            if handled >= self.batch_size:
+                continue
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="payments-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

@@ -1,0 +1,89 @@
+"""One database transaction per use case: state, ledger postings and outbox events commit together."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from kopano.events import CloudEvent
+from kopano.outbox import add_many_to_outbox
+from payments.adapters import tables as t
+from payments.adapters.repository import (
+    IdempotencyRepository,
+    LedgerRepository,
+    MemberRepository,
+    QuoteRepository,
+    RecipientRepository,
+    TransferRepository,
+    WebhookRepository,
+)
+
+
+class UnitOfWork:
+    """``async with uow:`` opens a transaction; ``commit()`` makes it durable.
+
+    Leaving the block without ``commit()`` (or with an exception) rolls everything back,
+    queued events included, so a transfer never changes state without its postings and events.
+    """
+
+    conn: AsyncConnection
+    quotes: QuoteRepository
+    recipients: RecipientRepository
+    transfers: TransferRepository
+    idempotency: IdempotencyRepository
+    ledger: LedgerRepository
+    members: MemberRepository
+    webhooks: WebhookRepository
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._events: list[tuple[CloudEvent, str]] = []
+
+    async def __aenter__(self) -> Self:
+        self.conn = await self._engine.connect()
+        await self.conn.begin()
+        self._events = []
+        self.quotes = QuoteRepository(self.conn)
+        self.recipients = RecipientRepository(self.conn)
+        self.transfers = TransferRepository(self.conn)
+        self.idempotency = IdempotencyRepository(self.conn)
+        self.ledger = LedgerRepository(self.conn)
+        self.members = MemberRepository(self.conn)
+        self.webhooks = WebhookRepository(self.conn)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if self.conn.in_transaction():
+                await self.conn.rollback()
+        finally:
+            await self.conn.close()
+
+    def publish(self, event: CloudEvent, topic: str) -> None:
+        """Queue an event; it is written to the outbox in this transaction at commit."""
+        self._events.append((event, topic))
+
+    async def commit(self) -> None:
+        if self._events:
+            await add_many_to_outbox(self.conn, self._events, table=t.outbox)
+            self._events = []
+        await self.conn.commit()
+
+    async def rollback(self) -> None:
+        self._events = []
+        await self.conn.rollback()
+
+
+class UnitOfWorkFactory:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    def __call__(self) -> UnitOfWork:
+        return UnitOfWork(self.engine)
