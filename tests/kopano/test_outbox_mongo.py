@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -151,8 +151,13 @@ async def test_late_committing_transaction_is_still_published(
 async def test_one_relay_at_a_time_and_a_dead_one_is_replaced(db: AsyncDatabase[Doc]) -> None:
     async with db.client.start_session() as session, await session.start_transaction():
         await MongoOutbox(db).add(_published("p-1"), "content.post", session=session)
-    first = MongoOutboxStore(db, lease_seconds=30, owner="first")
-    second = MongoOutboxStore(db, lease_seconds=30, owner="second")
+    now = datetime.now(UTC)
+
+    def clock() -> datetime:
+        return now
+
+    first = MongoOutboxStore(db, lease_seconds=30, owner="first", clock=clock)
+    second = MongoOutboxStore(db, lease_seconds=30, owner="second", clock=clock)
     published: list[str] = []
 
     async def crash(messages: Any) -> list[bool]:
@@ -165,10 +170,7 @@ async def test_one_relay_at_a_time_and_a_dead_one_is_replaced(db: AsyncDatabase[
     with pytest.raises(ConnectionError):
         await first.relay_batch(crash, 10)
     assert await second.relay_batch(publish, 10) == -1  # first still holds the lease
-    # The first relay's lease runs out (as it would 30 s after it died).
-    await db.outbox_relay_lock.update_many(
-        {}, {"$set": {"until": datetime(2000, 1, 1, tzinfo=UTC)}}
-    )
+    now += timedelta(seconds=31)  # the first relay's lease runs out
     assert await second.relay_batch(publish, 10) == 1
     assert published == ["p-1"]
     assert await first.relay_batch(publish, 10) == -1
