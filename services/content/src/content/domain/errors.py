@@ -1,28 +1,26 @@
-"""Content rule violations; the schema layer maps `code` to the GraphQL `extensions.code`."""
+"""Content rule violations, as the kit's domain errors so clients get a stable `extensions.code`."""
 
 from __future__ import annotations
 
-
-class ContentError(Exception):
-    code = "BAD_USER_INPUT"
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
+from kopano.errors import BadUserInput, Conflict, DomainError, Forbidden
+from kopano.errors import NotFound as _NotFound
 
 
-class InvalidInput(ContentError):
+class ContentError(DomainError):
+    """Base of every content rule violation (carries `code`, `message`, `field`)."""
+
+
+class InvalidInput(ContentError, BadUserInput):
     pass
 
 
-class NotAllowed(ContentError):
-    code = "FORBIDDEN"
+class NotAllowed(ContentError, Forbidden):
+    pass
 
 
-class InvalidState(ContentError):
-    code = "CONFLICT"
+class InvalidState(ContentError, Conflict):
+    pass
 
 
-class NotFound(ContentError):
-    code = "NOT_FOUND"
+class NotFound(ContentError, _NotFound):
+    pass

@@ -1,0 +1,1 @@
+"""MongoDB adapters: collections, indexes and document mapping."""
