@@ -362,12 +362,20 @@ async def test_update_profile_normalises_and_publishes_non_sensitive_event(
         )
     )
 
-    # Clearing a field and a no-op update.
+    # Clearing a private field, editing the bio and a no-op: nothing other services keep
+    # changed, so nothing is published.
     body = await gql(client, UPDATE, {"input": {"phone": None}}, token=token)
     assert body["data"]["updateProfile"]["phone"] is None
+    body = await gql(client, UPDATE, {"input": {"bio": "Ke mohlankana."}}, token=token)
+    assert body["data"]["updateProfile"]["bio"] == "Ke mohlankana."
     body = await gql(client, UPDATE, {"input": {}}, token=token)
     assert "errors" not in body
-    assert len(await outbox_rows(app, member["id"])) == 3  # the no-op published nothing
+    assert len(await outbox_rows(app, member["id"])) == 2
+    # A new skill is news for matching.
+    await gql(client, UPDATE, {"input": {"skills": ["geology"]}}, token=token)
+    rows = await outbox_rows(app, member["id"])
+    assert len(rows) == 3
+    assert rows[-1]["data"]["skills"] == ["geology"]
 
 
 @pytest.mark.parametrize(

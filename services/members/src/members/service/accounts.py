@@ -181,9 +181,14 @@ class MembersService:
         changes = model.validate_profile_changes(raw_changes)
         async with self.uow() as uow:
             member = await self._active_for_update(uow, member_id)
+            before = _shared_projection(member)
             if member.apply_profile(changes, self.clock()):
                 await uow.members.update(member)
-                uow.publish(events.member_profile_updated(member, self.source), self.member_topic)
+                # Other services only hear about changes to what they keep (not a new bio).
+                if _shared_projection(member) != before:
+                    uow.publish(
+                        events.member_profile_updated(member, self.source), self.member_topic
+                    )
                 await uow.commit()
         return member
 
@@ -229,3 +234,9 @@ class MembersService:
     async def members_by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, model.Member]:
         async with self.uow() as uow:
             return await uow.members.get_many(ids)
+
+
+def _shared_projection(member: model.Member) -> dict[str, Any]:
+    data = member.profile_event_data()
+    del data["updatedAt"]
+    return data
