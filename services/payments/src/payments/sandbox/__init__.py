@@ -1,0 +1,1 @@
+"""A sandbox pay-in provider and payout partners, served over HTTP (``python -m payments.sandbox``)."""

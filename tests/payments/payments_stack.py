@@ -1,0 +1,78 @@
+"""The payments service and the sandbox partners on real HTTP ports (free ones), for tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import uvicorn
+from payments_gql import make_settings
+from starlette.applications import Starlette
+
+from kopano.auth import TokenVerifier
+from kopano.devstack._process import free_port
+from payments.app import PaymentsRuntime, create_app
+from payments.sandbox.app import SandboxSettings, create_sandbox_app
+
+
+@dataclass
+class Stack:
+    payments_url: str
+    sandbox_url: str
+    app: Starlette
+    client: httpx.AsyncClient  # talks to the payments service over HTTP
+
+    @property
+    def runtime(self) -> PaymentsRuntime:
+        rt: PaymentsRuntime = self.app.state.payments
+        return rt
+
+
+async def _serve(app: Starlette, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.02)
+    return server, task
+
+
+@contextlib.asynccontextmanager
+async def running_stack(
+    database_url: str, verifier: TokenVerifier, *, sandbox_mode: str = "manual", **overrides: Any
+) -> AsyncIterator[Stack]:
+    payments_port, sandbox_port = free_port(), free_port()
+    sandbox = create_sandbox_app(
+        SandboxSettings(
+            environment="test",
+            port=sandbox_port,
+            webhook_url=f"http://127.0.0.1:{payments_port}/webhooks",
+            mode=sandbox_mode,
+        )
+    )
+    settings = make_settings(
+        database_url,
+        port=payments_port,
+        partner_base_url=f"http://127.0.0.1:{sandbox_port}",
+        dispatcher_enabled=True,
+        dispatcher_poll_seconds=0.1,
+        **overrides,
+    )
+    app = create_app(settings, token_verifier=verifier)
+    servers = [await _serve(sandbox, sandbox_port), await _serve(app, payments_port)]
+    base = f"http://127.0.0.1:{payments_port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            yield Stack(base, f"http://127.0.0.1:{sandbox_port}", app, client)
+    finally:
+        for server, task in reversed(servers):
+            server.should_exit = True
+            await task
