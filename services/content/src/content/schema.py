@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from enum import Enum
 from typing import Any, TypeVar, cast
 
 import strawberry
@@ -30,9 +31,14 @@ Ctx = Info[ContentContext, None]
 F = TypeVar("F", bound=Callable[..., Any])
 
 PostKind = strawberry.enum(p.PostKind, description="What kind of post.")
-Language = strawberry.enum(
-    p.Language, name="PostLanguage", description="st (Sesotho) or en (English)."
-)
+
+
+@strawberry.enum(name="PostLanguage", description="ISO 639-1: st (Sesotho) or en (English).")
+class Language(Enum):
+    st = "st"
+    en = "en"
+
+
 PostStatus = strawberry.enum(p.PostStatus)
 ReactionKind = strawberry.enum(eng.ReactionKind)
 ReportTarget = strawberry.enum(eng.ReportTarget)
@@ -168,8 +174,8 @@ class PostType:
         return render_html(self.data.content.body)
 
     @strawberry.field
-    def language(self) -> Language:  # type: ignore[valid-type]
-        return self.data.content.language
+    def language(self) -> Language:
+        return Language(self.data.content.language.value)
 
     @strawberry.field
     def tags(self) -> list[str]:
@@ -530,7 +536,7 @@ class PostInput:
     kind: PostKind  # type: ignore[valid-type]
     title: str
     body: str = strawberry.field(description="Markdown; raw HTML and script links are refused.")
-    language: Language  # type: ignore[valid-type]
+    language: Language
     summary: str = ""
     tags: list[str] = strawberry.field(default_factory=list)
     cover_image_url: str | None = strawberry.field(default=None, description="An https:// URL.")
@@ -548,7 +554,7 @@ class PostInput:
             kind=p.PostKind(self.kind),
             title=self.title,
             body=self.body,
-            language=p.Language(self.language),
+            language=p.Language(self.language.value),
             summary=self.summary,
             tags=list(self.tags),
             cover_image_url=self.cover_image_url,
@@ -560,7 +566,7 @@ class PostInput:
 class FeedFilterInput:
     kind: PostKind | None = None  # type: ignore[valid-type]
     tag: str | None = None
-    language: Language | None = None  # type: ignore[valid-type]
+    language: Language | None = None
     organisation_id: strawberry.ID | None = None
     author_id: strawberry.ID | None = None
     search: str | None = strawberry.field(
@@ -571,7 +577,7 @@ class FeedFilterInput:
         return FeedFilter(
             kind=p.PostKind(self.kind) if self.kind else None,
             tag=self.tag,
-            language=p.Language(self.language) if self.language else None,
+            language=p.Language(self.language.value) if self.language else None,
             organisation_id=(
                 parse_uuid(str(self.organisation_id), "organisationId")
                 if self.organisation_id
