@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import Stack, start_server
+from gw_stack import Stack, start_server
 from gw_subgraphs_iface import apps, supergraph_sdl
 
 from gateway.app import GatewayApp

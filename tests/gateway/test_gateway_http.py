@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import Stack
+from gw_stack import Stack
 from gw_subgraphs import COUNTER, SEEN
 
 
