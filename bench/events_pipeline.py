@@ -241,7 +241,9 @@ async def main_async(
     servers: dict[str, tuple[int, bool]],
 ) -> None:
     cpu: dict[str, float] = {}
-    engine = create_async_engine(database_url, pool_size=args.writers + 4, max_overflow=0)
+    engine = create_async_engine(
+        database_url, pool_size=max(args.writers, args.latency_writers) + 4, max_overflow=0
+    )
     async with engine.begin() as conn:
         await conn.run_sync(metadata.drop_all)
         await conn.run_sync(metadata.create_all)
@@ -329,7 +331,7 @@ async def main_async(
                 args.rate,
                 args.seconds,
                 args.latency_events_per_tx,
-                args.writers,
+                args.latency_writers,
             ),
             servers,
             {},
@@ -357,6 +359,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=2500.0)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--latency-events-per-tx", type=int, default=5)
+    parser.add_argument(
+        "--latency-writers",
+        type=int,
+        default=32,
+        help="concurrent use cases in the latency run (commits share WAL flushes)",
+    )
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=1000)
     parser.add_argument("--poll-interval", type=float, default=0.1)

@@ -326,3 +326,17 @@ def test_transient_errors_are_told_apart_from_bad_messages() -> None:
     wrapped = RuntimeError("wrapped")
     wrapped.__cause__ = ConnectionResetError("peer")
     assert is_transient_error(wrapped)
+
+
+def test_consumer_can_be_built_outside_the_event_loop() -> None:
+    # A synchronous app factory builds it; the Kafka clients appear only at start().
+    async def noop(event: CloudEvent, tx: Any) -> None: ...
+
+    consumer = IdempotentConsumer(
+        topics=["members.member"],
+        group_id="content",
+        handler=noop,
+        inbox=SqlInbox(create_async_engine("postgresql+asyncpg://u@127.0.0.1:1/x")),
+        bootstrap_servers="127.0.0.1:1",
+    )
+    assert not consumer.running

@@ -152,25 +152,53 @@ class IdempotentConsumer:
             self._dlq = lambda _topic: fixed
         else:
             self._dlq = dead_letter_topic
-        self.consumer = consumer or create_consumer(
-            settings,
-            *self.topics,
-            group_id=group_id,
-            bootstrap_servers=bootstrap_servers,
-            max_poll_records=max_batch,
-            **dict(consumer_options or {}),
-        )
-        self.producer = producer or create_producer(
-            settings,
-            bootstrap_servers=bootstrap_servers,
-            enable_idempotence=enable_idempotence,
-            client_id=f"{group_id}-dlq",
-        )
+        # aiokafka clients bind to the running loop when built, so they are made in start():
+        # the consumer can be constructed anywhere (e.g. in a synchronous app factory).
+        self._consumer = consumer
+        self._producer = producer
+
+        def make_consumer() -> AIOKafkaConsumer:
+            return create_consumer(
+                settings,
+                *self.topics,
+                group_id=group_id,
+                bootstrap_servers=bootstrap_servers,
+                max_poll_records=max_batch,
+                **dict(consumer_options or {}),
+            )
+
+        def make_producer() -> AIOKafkaProducer:
+            return create_producer(
+                settings,
+                bootstrap_servers=bootstrap_servers,
+                enable_idempotence=enable_idempotence,
+                client_id=f"{group_id}-dlq",
+            )
+
+        self._make_consumer = make_consumer
+        self._make_producer = make_producer
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
+
+    @property
+    def consumer(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            self._consumer = self._make_consumer()
+        return self._consumer
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            self._producer = self._make_producer()
+        return self._producer
+
+    @property
+    def running(self) -> bool:
+        """True while the consume loop is alive (for readiness checks)."""
+        return self._task is not None and not self._task.done()
 
     async def start(self) -> None:
         if self._task is not None:

@@ -70,6 +70,11 @@ class OutboxRelay:
         self._partitioner = DefaultPartitioner()
         self.published = 0  # acknowledged messages since start (handy for scripts and tests)
 
+    @property
+    def running(self) -> bool:
+        """True while the relay loop is alive (for readiness checks)."""
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         if self._task is not None:
             return
