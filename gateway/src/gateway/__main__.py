@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import argparse
 import gc
-import logging
 from pathlib import Path
 
-import structlog
 import uvicorn
 
 from gateway.app import GatewayApp
 from gateway.executor import Gateway
 from gateway.supergraph import Supergraph
+from kopano.logging import configure_logging, get_logger
 
 
 def build_app(supergraph_path: str, *, dedup: bool = True) -> GatewayApp:
@@ -26,18 +25,26 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4000)
     p.add_argument("--no-dedup", action="store_true", help="never deduplicate subgraph requests")
-    p.add_argument("--log-level", default="warning")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        help="info adds one structured access line per request (off by default: it costs)",
+    )
+    p.add_argument("--console-logs", action="store_true", help="human-readable logs (dev)")
     args = p.parse_args(argv)
-    level = getattr(logging, args.log_level.upper(), logging.WARNING)
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
+    configure_logging("gateway", args.log_level, json_logs=not args.console_logs)
     app = build_app(args.supergraph, dedup=not args.no_dedup)
     # Responses are large trees of short-lived dicts without cycles: keep the cyclic GC
     # from rescanning them (and the long-lived schema/plan objects) all the time.
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    structlog.get_logger("gateway").info(
-        "gateway starting", host=args.host, port=args.port, dedup=not args.no_dedup
+    get_logger("gateway").warning(
+        "gateway starting",
+        host=args.host,
+        port=args.port,
+        dedup=not args.no_dedup,
+        subgraphs=sorted(app.gateway.names.values()),
     )
     uvicorn.run(
         app,
@@ -45,7 +52,8 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         loop="uvloop",
         http="httptools",
-        log_level=args.log_level,
+        log_level=args.log_level.lower(),
+        log_config=None,  # keep the structured handlers configured above
         access_log=False,
         lifespan="on",
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -24,13 +25,14 @@ from starlette.routing import Route
 
 from gateway.executor import Gateway, OperationError
 from gateway.planner import PlanningError
+from kopano.logging import get_logger
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-log = structlog.get_logger("gateway")
+log = get_logger("gateway")
 
 REQUESTS = Counter("gateway_requests_total", "GraphQL requests", ["status"])
 LATENCY = Histogram(
@@ -59,6 +61,8 @@ class GatewayApp:
     def __init__(self, gateway: Gateway, *, explain: bool = True) -> None:
         self.gateway = gateway
         self.allow_explain = explain
+        # Decided once: the access line is skipped entirely when INFO is off.
+        self.access_log = logging.getLogger("gateway").isEnabledFor(logging.INFO)
         self.started = time.time()
         self.starlette = Starlette(
             routes=[
@@ -134,7 +138,18 @@ class GatewayApp:
                 status = 400
         out = orjson.dumps(result)
         (_ok if status == 200 else _err).inc()
-        LATENCY.observe(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - t0
+        LATENCY.observe(elapsed)
+        if self.access_log:
+            errors = result.get("errors") if isinstance(result, dict) else None
+            with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
+                log.info(
+                    "graphql request",
+                    operation=payload.get("operationName") if isinstance(payload, dict) else None,
+                    status=status,
+                    errors=len(errors) if errors else 0,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
         await send(
             {
                 "type": "http.response.start",

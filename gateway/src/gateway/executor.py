@@ -63,6 +63,7 @@ from gateway.planner import (
     rename_keys,
 )
 from gateway.supergraph import Supergraph
+from kopano.logging import get_logger
 
 
 def _wrap(t: GraphQLOutputType) -> TypeWrap:
@@ -252,6 +253,8 @@ class Document:
                 out.append((key, LEAF, tw, None))
         return out
 
+
+log = get_logger("gateway.executor")
 
 # -- merging ---------------------------------------------------------------------------------
 
@@ -622,6 +625,7 @@ class Gateway:
                         merge_entity(t, ent)
 
     def _fetch_error(self, f: Fetch, message: str) -> dict[str, Any]:
+        log.warning("subgraph fetch failed", subgraph=self.names[f.graph], error=message)
         return {
             "message": message,
             "extensions": {"code": "SUBGRAPH_FETCH_ERROR", "serviceName": self.names[f.graph]},

@@ -619,38 +619,85 @@ def _walk_field_set(
     parent: str,
     selection_set: SelectionSetNode,
     on_field: Callable[[Field, bool], None],
-    problems: list[str],
+    problems: list[tuple[str | None, str]],
+    directive: str,
     external_parent: bool = False,
 ) -> None:
+    """Visit the fields a field set selects, collecting (code or None, message) problems."""
     t = subgraph.types.get(parent)
     for selection in selection_set.selections:
         if isinstance(selection, InlineFragmentNode):
             target = selection.type_condition.name.value if selection.type_condition else parent
             if target not in subgraph.types:
-                problems.append(f'Unknown type "{target}"')
+                problems.append((None, f'Unknown type "{target}"'))
                 continue
             _walk_field_set(
-                subgraph, target, selection.selection_set, on_field, problems, external_parent
+                subgraph,
+                target,
+                selection.selection_set,
+                on_field,
+                problems,
+                directive,
+                external_parent,
             )
             continue
         if not isinstance(selection, FieldNode):
-            problems.append("fragment spreads are not allowed in field sets")
+            problems.append((None, "fragment spreads are not allowed in field sets"))
             continue
         fname = selection.name.value
         if fname == "__typename":
             continue
         f = t.fields.get(fname) if t is not None else None
         if f is None:
-            problems.append(f'Cannot query field "{fname}" on type "{parent}"')
+            problems.append((None, f'Cannot query field "{fname}" on type "{parent}"'))
             continue
+        target_type = subgraph.types.get(f.type.base)
+        composite = target_type is not None and target_type.kind in (OBJECT, INTERFACE, UNION)
+        if f.args and directive != "requires":
+            problems.append(
+                (
+                    f"{directive.upper()}_FIELDS_HAS_ARGS",
+                    f"field {f.coordinate} cannot be included because it has arguments (fields "
+                    f"with argument are not allowed in @{directive})",
+                )
+            )
+        if (
+            directive == "key"
+            and target_type is not None
+            and target_type.kind
+            in (
+                INTERFACE,
+                UNION,
+            )
+        ):
+            label = "Interface" if target_type.kind == INTERFACE else "Union"
+            problems.append(
+                (
+                    "KEY_FIELDS_SELECT_INVALID_TYPE",
+                    f'field "{f.coordinate}" is a {label} type which is not allowed in @key',
+                )
+            )
+        if composite and selection.selection_set is None:
+            problems.append(
+                (
+                    None,
+                    f'Invalid empty selection set for field "{f.coordinate}" of non-leaf type '
+                    f"{f.type}",
+                )
+            )
+        if not composite and selection.selection_set is not None:
+            problems.append(
+                (None, f'Field "{f.coordinate}" of type "{f.type}" cannot have a selection set')
+            )
         on_field(f, external_parent)
-        if selection.selection_set is not None:
+        if selection.selection_set is not None and composite:
             _walk_field_set(
                 subgraph,
                 f.type.base,
                 selection.selection_set,
                 on_field,
                 problems,
+                directive,
                 external_parent or _maybe_external(subgraph, f),
             )
 
@@ -776,7 +823,7 @@ def _field_set_coordinates(
     check: Callable[[Field, bool], None] | None = None,
 ) -> list[str]:
     coords: list[str] = []
-    problems: list[str] = []
+    problems: list[tuple[str | None, str]] = []
     try:
         selection_set = parse_field_set(fields)
     except GraphQLSyntaxError as exc:
@@ -793,15 +840,18 @@ def _field_set_coordinates(
                 if f.name in subgraph.types[impl].fields:
                     coords.append(f"{impl}.{f.name}")
 
-    _walk_field_set(subgraph, parent, selection_set, visit, problems)
-    for problem in problems:
+    directive = code.split("_", 1)[0].lower()
+    _walk_field_set(subgraph, parent, selection_set, visit, problems, directive)
+    for problem_code, problem in problems:
         hint = ""
         if problem.startswith("Cannot query field"):
             hint = (
                 " (the field should either be added to this subgraph or, if it should not be "
-                "resolved by this subgraph, you need to add it to this subgraph with @external)"
+                "resolved by this subgraph, you need to add it to this subgraph with @external)."
             )
-        issues.append(CompositionIssue(code, f"[{subgraph.name}] {context}: {problem}{hint}."))
+        issues.append(
+            CompositionIssue(problem_code or code, f"[{subgraph.name}] {context}: {problem}{hint}")
+        )
     return coords
 
 
