@@ -145,3 +145,24 @@ async def test_entity_fetches_of_a_level_are_batched(stack: Stack) -> None:
             ],
         }
     }
+
+
+async def test_identical_inflight_requests_share_one_execution() -> None:
+    sdl = supergraph_sdl({"media": "http://127.0.0.1:9/m", "ratings": "http://127.0.0.1:9/r"})
+    for dedup, expected_runs in ((True, 1), (False, 3)):
+        gw = Gateway(Supergraph(sdl), dedup=dedup, pool=_CountingPool())
+        runs = 0
+        original = gw.execute
+
+        async def counting(*args: Any, _orig: Any = original) -> dict[str, Any]:
+            nonlocal runs
+            runs += 1
+            return dict(await _orig(*args))
+
+        gw.execute = counting  # type: ignore[method-assign]
+        transport = httpx.ASGITransport(app=GatewayApp(gw))
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            body = {"query": "{ nodes { id } }"}
+            got = await asyncio.gather(*(client.post("/graphql", json=body) for _ in range(3)))
+        assert [r.json() for r in got] == [{"data": {"nodes": [{"id": "f1"}]}}] * 3
+        assert runs == expected_runs, dedup

@@ -63,6 +63,7 @@ class GatewayApp:
         self.allow_explain = explain
         # Decided once: the access line is skipped entirely when INFO is off.
         self.access_log = logging.getLogger("gateway").isEnabledFor(logging.INFO)
+        self._inflight: dict[tuple[bytes, bytes], asyncio.Future[dict[str, Any]]] = {}
         self.started = time.time()
         self.starlette = Starlette(
             routes=[
@@ -126,14 +127,31 @@ class GatewayApp:
             status = 400
         elif explain and self.allow_explain:
             result = self._explain(payload)
+        elif self.gateway.dedup and self.gateway.is_query(
+            payload["query"], payload.get("operationName")
+        ):
+            # Identical query requests (same body and credentials) in flight at the same
+            # time share one execution.
+            key = (raw, auth)
+            fut = self._inflight.get(key)
+            if fut is None:
+                fut = asyncio.get_running_loop().create_future()
+                self._inflight[key] = fut
+                try:
+                    result = await self._execute(payload, auth)
+                    fut.set_result(result)
+                except BaseException as exc:
+                    fut.set_exception(exc)
+                    fut.exception()  # mark retrieved; sharers re-raise it
+                    raise
+                finally:
+                    del self._inflight[key]
+            else:
+                result = await asyncio.shield(fut)
+            if "data" not in result:
+                status = 400
         else:
-            variables = payload.get("variables")
-            result = await self.gateway.execute(
-                payload["query"],
-                payload.get("operationName"),
-                variables if isinstance(variables, dict) else None,
-                auth,
-            )
+            result = await self._execute(payload, auth)
             if "data" not in result:
                 status = 400
         out = orjson.dumps(result)
@@ -158,6 +176,15 @@ class GatewayApp:
             }
         )
         await send({"type": "http.response.body", "body": out})
+
+    def _execute(self, payload: dict[str, Any], auth: bytes) -> Awaitable[dict[str, Any]]:
+        variables = payload.get("variables")
+        return self.gateway.execute(
+            payload["query"],
+            payload.get("operationName"),
+            variables if isinstance(variables, dict) else None,
+            auth,
+        )
 
     def _explain(self, payload: dict[str, Any]) -> Any:
         try:

@@ -389,6 +389,13 @@ class Gateway:
             raise doc
         return doc
 
+    def is_query(self, query: str, operation_name: str | None) -> bool:
+        """True for a valid query operation (cached document; never raises)."""
+        try:
+            return self.document(query, operation_name).operation.operation.value == "query"
+        except OperationError:
+            return False
+
     async def execute(
         self,
         query: str,
