@@ -166,10 +166,12 @@ async def send(
     recipient_id: str,
     key: str | None = None,
     purpose: str = "FAMILY_SUPPORT",
+    *,
+    fields: str | None = None,
 ) -> dict[str, Any]:
     return await gql(
         client,
-        SEND,
+        SEND if fields is None else SEND.replace(REMITTANCE_FIELDS, fields),
         {
             "input": {
                 "quoteId": quote_id,

@@ -51,6 +51,7 @@ def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
         settings.database_url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
+        pool_timeout=settings.database_pool_timeout,
         pool_pre_ping=True,
     )
     partners = HttpPartners(settings.partner_base_url, timeout=settings.partner_timeout_seconds)

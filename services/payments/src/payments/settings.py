@@ -21,6 +21,9 @@ class PaymentsSettings(BaseServiceSettings, PostgresSettingsMixin):
     event_source: str = "/kopano/payments"
     remittance_topic: str = "payments.remittance"
 
+    # Seconds a request waits for a pooled database connection before failing.
+    database_pool_timeout: float = Field(default=30.0, gt=0)
+
     # The partners' HTTP API (the sandbox in dev: `python -m payments.sandbox`).
     partner_base_url: str = "http://127.0.0.1:4014"
     partner_timeout_seconds: float = Field(default=5.0, gt=0)
