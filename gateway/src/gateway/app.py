@@ -63,7 +63,8 @@ class GatewayApp:
         self.allow_explain = explain
         # Decided once: the access line is skipped entirely when INFO is off.
         self.access_log = logging.getLogger("gateway").isEnabledFor(logging.INFO)
-        self._inflight: dict[tuple[bytes, bytes], asyncio.Future[dict[str, Any]]] = {}
+        # (body, credentials) -> (result, serialized result) of a query being executed
+        self._inflight: dict[tuple[bytes, bytes], asyncio.Future[tuple[Any, bytes]]] = {}
         self.started = time.time()
         self.starlette = Starlette(
             routes=[
@@ -116,6 +117,7 @@ class GatewayApp:
         if not request_id:
             request_id = uuid.uuid4().hex.encode()
         status = 200
+        out: bytes | None = None
         try:
             payload = orjson.loads(raw)
         except orjson.JSONDecodeError:
@@ -139,7 +141,8 @@ class GatewayApp:
                 self._inflight[key] = fut
                 try:
                     result = await self._execute(payload, auth)
-                    fut.set_result(result)
+                    out = orjson.dumps(result)
+                    fut.set_result((result, out))
                 except BaseException as exc:
                     fut.set_exception(exc)
                     fut.exception()  # mark retrieved; sharers re-raise it
@@ -147,14 +150,15 @@ class GatewayApp:
                 finally:
                     del self._inflight[key]
             else:
-                result = await asyncio.shield(fut)
+                result, out = await asyncio.shield(fut)
             if "data" not in result:
                 status = 400
         else:
             result = await self._execute(payload, auth)
             if "data" not in result:
                 status = 400
-        out = orjson.dumps(result)
+        if out is None:
+            out = orjson.dumps(result)
         (_ok if status == 200 else _err).inc()
         elapsed = time.perf_counter() - t0
         LATENCY.observe(elapsed)
