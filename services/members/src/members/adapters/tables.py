@@ -59,6 +59,19 @@ members = sa.Table(
     ),
     sa.Index("ix_members_skills", "skills", postgresql_using="gin"),
     sa.Index("ix_members_country", "country_of_residence"),
+    # Trigram indexes (pg_trgm) serve the directory's case-insensitive name search.
+    sa.Index(
+        "ix_members_full_name_trgm",
+        "full_name",
+        postgresql_using="gin",
+        postgresql_ops={"full_name": "gin_trgm_ops"},
+    ),
+    sa.Index(
+        "ix_members_preferred_name_trgm",
+        "preferred_name",
+        postgresql_using="gin",
+        postgresql_ops={"preferred_name": "gin_trgm_ops"},
+    ),
 )
 
 refresh_tokens = sa.Table(
