@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import uvicorn
-from payments_gql import make_settings
+from payments_gql import REMITTANCE, Member, data, gql, make_settings
 from starlette.applications import Starlette
 
 from kopano.auth import TokenVerifier
@@ -76,3 +77,48 @@ async def running_stack(
         for server, task in reversed(servers):
             server.should_exit = True
             await task
+
+
+async def state_of(stack: Stack, member: Member, remittance_id: str) -> str:
+    body = await gql(stack.client, REMITTANCE, {"id": remittance_id}, token=member.token)
+    state: str = data(body)["remittance"]["state"]
+    return state
+
+
+async def wait_for(stack: Stack, member: Member, remittance_id: str, state: str) -> None:
+    async with asyncio.timeout(30):
+        # Polling the API over HTTP: the state changes in the server's own tasks.
+        while (current := await state_of(stack, member, remittance_id)) != state:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+    assert current == state
+
+
+async def deliver(
+    stack: Stack,
+    partner: str,
+    remittance: dict[str, Any],
+    outcome: str,
+    *,
+    delivery_id: str | None = None,
+    copies: int = 1,
+    timestamp: int | None = None,
+) -> list[int]:
+    """Ask the sandbox partner to send a signed webhook to the payments service."""
+    payin = outcome.startswith("PAYIN")
+    amount = remittance["totalCharged"] if payin else remittance["receiveAmount"]
+    async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as sandbox:
+        response = await sandbox.post(
+            "/sandbox/deliver",
+            json={
+                "partner": partner,
+                "transferId": remittance["id"],
+                "outcome": outcome,
+                "amount": amount["amount"],
+                "currency": amount["currency"],
+                "deliveryId": delivery_id or uuid.uuid4().hex,
+                "copies": copies,
+                "timestamp": timestamp,
+            },
+        )
+    statuses: list[int] = response.json()["statuses"]
+    return statuses

@@ -6,7 +6,6 @@ ledger postings; bad signatures and stale timestamps are refused.
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from payments_gql import REMITTANCE, Member, data, gql, quote, ready_sender, send
-from payments_stack import Stack, running_stack
+from payments_stack import Stack, deliver, running_stack, state_of, wait_for
 
 from kopano.auth import TokenIssuer, TokenVerifier
 from payments.adapters import tables as t
@@ -31,20 +30,6 @@ pytestmark = pytest.mark.integration
 async def stack(migrated_database_url: str, verifier: TokenVerifier) -> AsyncIterator[Stack]:
     async with running_stack(migrated_database_url, verifier) as s:
         yield s
-
-
-async def state_of(stack: Stack, member: Member, remittance_id: str) -> str:
-    body = await gql(stack.client, REMITTANCE, {"id": remittance_id}, token=member.token)
-    state: str = data(body)["remittance"]["state"]
-    return state
-
-
-async def wait_for(stack: Stack, member: Member, remittance_id: str, state: str) -> None:
-    async with asyncio.timeout(30):
-        # Polling the API over HTTP: the state changes in the server's own tasks.
-        while (current := await state_of(stack, member, remittance_id)) != state:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)
-    assert current == state
 
 
 async def new_remittance(stack: Stack, member: Member) -> dict[str, Any]:
@@ -63,37 +48,6 @@ _ADMIN: list[Member] = []
 @pytest.fixture(autouse=True)
 def _admin(issuer: TokenIssuer) -> None:
     _ADMIN[:] = [Member(issuer, roles=("member", "admin"))]
-
-
-async def deliver(
-    stack: Stack,
-    partner: str,
-    remittance: dict[str, Any],
-    outcome: str,
-    *,
-    delivery_id: str | None = None,
-    copies: int = 1,
-    timestamp: int | None = None,
-) -> list[int]:
-    """Ask the sandbox partner to send a signed webhook to the payments service."""
-    payin = outcome.startswith("PAYIN")
-    amount = remittance["totalCharged"] if payin else remittance["receiveAmount"]
-    async with httpx.AsyncClient(base_url=stack.sandbox_url, timeout=30) as sandbox:
-        response = await sandbox.post(
-            "/sandbox/deliver",
-            json={
-                "partner": partner,
-                "transferId": remittance["id"],
-                "outcome": outcome,
-                "amount": amount["amount"],
-                "currency": amount["currency"],
-                "deliveryId": delivery_id or uuid.uuid4().hex,
-                "copies": copies,
-                "timestamp": timestamp,
-            },
-        )
-    statuses: list[int] = response.json()["statuses"]
-    return statuses
 
 
 async def ledger_net(stack: Stack, remittance_id: str) -> dict[str, int]:
