@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httptools
+import httpx
 
 
 class SubgraphHTTPError(Exception):
@@ -75,7 +76,7 @@ class _Endpoint:
 
     def __init__(self, url: str) -> None:
         u = urlsplit(url)
-        if u.scheme != "http":
+        if u.scheme != "http":  # pragma: no cover - https goes through HttpPool._post_tls
             raise SubgraphHTTPError(f"unsupported subgraph URL scheme: {url}")
         self.host = u.hostname or "127.0.0.1"
         self.port = u.port or 80
@@ -97,6 +98,7 @@ class HttpPool:
         self._endpoints: dict[str, _Endpoint] = {}
         self.max_idle = max_idle
         self.timeout = timeout
+        self._tls: httpx.AsyncClient | None = None
 
     def _endpoint(self, url: str) -> _Endpoint:
         ep = self._endpoints.get(url)
@@ -106,6 +108,8 @@ class HttpPool:
         return ep
 
     async def post(self, url: str, body: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
+        if url.startswith("https:"):
+            return await self._post_tls(url, body, extra_headers)
         ep = self._endpoint(url)
         req = b"".join(
             (
@@ -174,6 +178,27 @@ class HttpPool:
         finally:
             conn.transport.close()
         return status
+
+    async def _post_tls(self, url: str, body: bytes, extra_headers: bytes) -> tuple[int, bytes]:
+        """TLS subgraphs (not on the hot path of a local deployment) go through httpx."""
+        if self._tls is None:
+            self._tls = httpx.AsyncClient(timeout=self.timeout)
+        headers = {"content-type": "application/json", "accept": "application/json"}
+        for line in extra_headers.decode("latin-1").split("\r\n"):
+            if ":" in line:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+        try:
+            r = await self._tls.post(url, content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise SubgraphHTTPError(f"cannot reach {url}: {exc}") from exc
+        return r.status_code, r.content
+
+    async def aclose(self) -> None:
+        self.close()
+        if self._tls is not None:
+            await self._tls.aclose()
+            self._tls = None
 
     def close(self) -> None:
         for ep in self._endpoints.values():
