@@ -351,6 +351,11 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
         own_cpu = round(100 * (sum(own1[:4]) - sum(own0[:4])) / secs, 1)
         per_core = cpu1.busy_since(cpu0)
         other_cpu = round(max(0.0, sum(per_core.values()) - gw_cpu - sg_cpu - own_cpu), 1)
+        checks = [
+            load["checks"],
+            result["verify_before"]["checks"],
+            result["verify_after"]["checks"],
+        ]
         result.update(
             load=load,
             rps=load["rps"],
@@ -361,10 +366,8 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
             )
             if system.kind != "monolith"
             else None,
-            failures=load["failures"]
-            + result["verify_before"]["bad"]
-            + result["verify_after"]["bad"]
-            + (1 if expected_len < 0 else 0),
+            wrong=sum(split_checks(c)[0] for c in checks) + (1 if expected_len < 0 else 0),
+            errors=sum(split_checks(c)[1] for c in checks),
             cpu_pct={  # 100 = one core
                 "gateway": gw_cpu,
                 "subgraphs": sg_cpu,
@@ -413,6 +416,18 @@ def wait_idle(max_wait: float, threshold: float) -> float:
         if busy < threshold or time.time() >= deadline:
             return busy
         print(f"host busy ({busy:.0f}% of one core), waiting...", file=sys.stderr, flush=True)
+
+
+WRONG_KEYS = ("non200", "with_errors", "len_mismatch", "deep_mismatch")
+ERROR_KEYS = ("connect_errors", "read_errors", "write_errors", "timeouts", "unanswered")
+
+
+def split_checks(checks: dict[str, int]) -> tuple[int, int]:
+    """(wrong answers, timeouts and socket errors) from a load generator's check counters."""
+    return (
+        sum(checks.get(k, 0) for k in WRONG_KEYS),
+        sum(checks.get(k, 0) for k in ERROR_KEYS),
+    )
 
 
 def _expected_len(url: str, body: bytes, oracle: Any) -> int:
@@ -512,9 +527,9 @@ def table(results: list[dict[str, Any]]) -> str:
         return check_table(results)
     lines = [
         "| query | system | RPS | p50 ms | p95 ms | p99 ms | peak RSS MB | fetches (1 req)"
-        " | subgraph req / req under load | failures | gateway CPU % | RPS / gateway core"
-        " | other CPU % |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        " | subgraph req / req under load | wrong answers | timeouts, socket errors"
+        " | gateway CPU % | RPS / gateway core | other CPU % |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         if "error" in r and "load" not in r:
@@ -528,8 +543,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"| {r['query']} | {r['label']} | {_fmt(r['rps'])} | {_fmt(lat['p50'], 1)} | "
             f"{_fmt(lat['p95'], 1)} | {_fmt(lat['p99'], 1)} | {_fmt(r['peak_rss_mb'])} | "
             f"{_fmt(r.get('fetches_per_request'))} | "
-            f"{_fmt(r['subgraph_requests_per_request'], 2)} | {r['failures']}"
-            f"{' (WRONG)' if 'error' in r else ''} | {_fmt(cpu['gateway'])} | "
+            f"{_fmt(r['subgraph_requests_per_request'], 2)} | {r['wrong']}"
+            f"{' (WRONG)' if 'error' in r else ''} | {r['errors']} | {_fmt(cpu['gateway'])} | "
             f"{_fmt(r.get('rps_per_core'))} | "
             f"{_fmt(cpu['other'])}{' contended' if r.get('contended') else ''} |"
         )
@@ -567,7 +582,7 @@ def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         if a.get("rps_per_core") and b.get("rps_per_core")
                         else None,
                         "peak_rss": round(a["peak_rss_mb"] / max(1e-9, b["peak_rss_mb"]), 2),
-                        "valid": not (a["failures"] or b["failures"]),
+                        "valid": not (a["wrong"] or b["wrong"]),
                     }
                 )
     return out
@@ -581,7 +596,7 @@ def ratio_table(rows: list[dict[str, Any]]) -> str:
         "|---|---|---:|---:|---:|",
     ]
     for r in rows:
-        flag = "" if r["valid"] else " (a side had failures)"
+        flag = "" if r["valid"] else " (a side gave wrong answers)"
         per_core = "-" if r.get("rps_per_core") is None else f"{r['rps_per_core']:.2f}x"
         lines.append(
             f"| {r['query']} | {r['ratio']}{flag} | {r['rps']:.2f}x | {per_core} | "
@@ -765,7 +780,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwritten: {out_dir / stamp}.json and .md", file=sys.stderr)
     if a.check_only:
         return 0 if all(r.get("correct") for r in results) else 1
-    return 1 if any(r.get("failures") or "error" in r for r in results) else 0
+    return 1 if any(r.get("wrong") or "error" in r for r in results) else 0
 
 
 def _wait_health(proc: Proc, url: str, secs: float = 30) -> str | None:
@@ -792,7 +807,8 @@ def _one_line(r: dict[str, Any]) -> str:
         return f"{r['system']}-{r['query']}: {_last_line(r.get('error', '?'))}"
     return (
         f"{r['system']}-{r['query']}: {r['rps']:.0f} RPS, p50 {r['lat_ms']['p50']:.1f} ms, "
-        f"p99 {r['lat_ms']['p99']:.1f} ms, {r['peak_rss_mb']:.0f} MB, failures {r['failures']}, "
+        f"p99 {r['lat_ms']['p99']:.1f} ms, {r['peak_rss_mb']:.0f} MB, wrong {r['wrong']}, "
+        f"timeouts/socket errors {r['errors']}, "
         f"cpu {r['cpu_pct']}"
     )
 

@@ -155,16 +155,16 @@ def test_profile_summary_ranks_own_and_inclusive_time() -> None:
 
 
 def test_ratios_compare_ours_with_each_node_gateway() -> None:
-    def row(system: str, rps: float, failures: int = 0) -> dict[str, object]:
+    def row(system: str, rps: float, wrong: int = 0) -> dict[str, object]:
         return {
             "system": system,
             "query": "nested",
             "rps": rps,
             "peak_rss_mb": 100.0,
-            "failures": failures,
+            "wrong": wrong,
         }
 
-    rows = ratios([row("kopano", 300), row("apollo", 100), row("hive", 120, failures=1)])
+    rows = ratios([row("kopano", 300), row("apollo", 100), row("hive", 120, wrong=1)])
     assert [(r["ratio"], r["rps"], r["valid"]) for r in rows] == [
         ("ours / Apollo Gateway", 3.0, True),
         ("ours / Hive Gateway (dedup off)", 2.5, False),
