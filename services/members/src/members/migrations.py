@@ -10,9 +10,9 @@ from alembic.config import Config
 
 
 def script_location() -> Path:
-    """Migrations ship inside the wheel as ``members/migrations``; in the repo they live
+    """Migrations ship inside the wheel as ``members/_migrations``; in the repo they live
     next to ``src/`` in ``services/members/migrations``."""
-    packaged = Path(__file__).parent / "migrations"
+    packaged = Path(__file__).parent / "_migrations"
     if (packaged / "env.py").exists():
         return packaged
     return Path(__file__).resolve().parents[2] / "migrations"
