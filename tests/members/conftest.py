@@ -27,9 +27,11 @@ def shared_members_database(postgres_server: str) -> Iterator[str]:
     """One migrated database shared by the API tests (each test uses its own emails)."""
     name = f"t_members_api_{uuid.uuid4().hex[:10]}"
     url = pg.ensure_database(postgres_server, name)
-    pg.run_sync(upgrade_async(url))
-    yield url
-    pg.run_sync(pg.drop_database(postgres_server, name))
+    try:
+        pg.run_sync(upgrade_async(url))
+        yield url
+    finally:
+        pg.run_sync(pg.drop_database(postgres_server, name))
 
 
 @pytest.fixture
