@@ -240,3 +240,21 @@ async def test_request_id_is_echoed(stack: Stack) -> None:
         stack.url + "/graphql", json={"query": "{ warehouseName }"}, headers={"X-Request-Id": "r-1"}
     )
     assert r.headers["x-request-id"] == "r-1"
+
+
+async def test_client_alias_named_like_a_key_field(stack: Stack) -> None:
+    got = await stack.query(
+        "{ topProducts(first: 1) { upc: name price: inStock shippingEstimate reviews { body } } }"
+    )
+    assert got == {
+        "data": {
+            "topProducts": [
+                {
+                    "upc": "Seshoeshoe",
+                    "price": True,
+                    "shippingEstimate": 21,
+                    "reviews": [{"body": "Beautiful"}],
+                }
+            ]
+        }
+    }

@@ -1038,6 +1038,9 @@ class Planner:
     ) -> None:
         """Make `fetch` select the key (+ required fields) and record the representation."""
         tree.add_field("__typename", "__typename", ())
+        key = _avoid_client_aliases(key, tree)
+        if requires is not None:
+            requires = _avoid_client_aliases(requires, tree)
         key_fields = self.collect(type_name, key.selections)
         saved = self._ns
         self._ns = ("key", node.id)
@@ -1212,6 +1215,30 @@ def _merge_tree(a: SelTree, b: SelTree) -> None:
             a.fragments[tn] = sub
         else:
             _merge_tree(cur_t, sub)
+
+
+def _avoid_client_aliases(sel: SelectionSetNode, tree: SelTree) -> SelectionSetNode:
+    """Alias internal (key / required) fields whose name a client alias already uses for
+    another field at this position, e.g. `upc: name` next to the key `upc`."""
+    out: list[Any] = []
+    changed = False
+    for n in sel.selections:
+        if isinstance(n, FieldNode):
+            key = n.alias.value if n.alias else n.name.value
+            cur = tree.fields.get(key)
+            if cur is not None and (
+                cur.name != n.name.value or cur.args != tuple(n.arguments or ())
+            ):
+                n = FieldNode(
+                    alias=NameNode(value=f"_k_{key}"),
+                    name=n.name,
+                    arguments=n.arguments,
+                    directives=(),
+                    selection_set=n.selection_set,
+                )
+                changed = True
+        out.append(n)
+    return SelectionSetNode(selections=tuple(out)) if changed else sel
 
 
 def _count_fields(tree: SelTree) -> int:

@@ -36,6 +36,17 @@ from gateway.composition.subgraph import (
 )
 
 ACCESS_CONTROL = ("authenticated", "requiresScopes", "policy")
+# Directives of the Apollo spec features carried into the supergraph, in the federation spec's
+# definition order.
+FEATURE_DIRECTIVES = (
+    "tag",
+    "inaccessible",
+    "authenticated",
+    "requiresScopes",
+    "policy",
+    "cost",
+    "listSize",
+)
 # Directives a subgraph applies that are carried into the supergraph (besides composed ones).
 MERGED_DIRECTIVES = frozenset(
     {
@@ -114,6 +125,9 @@ class SupergraphModel:
     roots: dict[str, str]
     types: dict[str, MergedType]
     used_spec_directives: set[str]
+    # Apollo spec features to @link, in Apollo's order: by the first subgraph (by name) that
+    # applies one of their directives, then in the federation spec's order within it.
+    feature_order: list[str]
     composed: list[ComposedFeature]
 
 
@@ -234,8 +248,18 @@ class Merger:
             roots=roots,
             types=self.types,
             used_spec_directives=self.used_spec_directives,
+            feature_order=self._feature_order(),
             composed=self.composed,
         )
+
+    def _feature_order(self) -> list[str]:
+        order: list[str] = []
+        for s in self.subgraphs:
+            for name in FEATURE_DIRECTIVES:
+                feature = "cost" if name == "listSize" else name
+                if name in s.applied_names and feature not in order:
+                    order.append(feature)
+        return [f for f in order if f in self.used_spec_directives or f == "cost"]
 
     # --- helpers ---------------------------------------------------------------------------
 

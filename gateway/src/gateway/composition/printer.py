@@ -20,14 +20,14 @@ from gateway.composition.subgraph import ENUM, INPUT_OBJECT, INTERFACE, OBJECT, 
 
 INDENT = "  "
 
-# Apollo spec features carried into the supergraph: (directive, spec name, version, purpose).
-_FEATURES: tuple[tuple[str, str, str | None], ...] = (
-    ("tag", "v0.3", None),
-    ("inaccessible", "v0.2", "SECURITY"),
-    ("authenticated", "v0.1", "SECURITY"),
-    ("requiresScopes", "v0.1", "SECURITY"),
-    ("policy", "v0.1", "SECURITY"),
-)
+# Apollo spec features carried into the supergraph: name -> (version, purpose).
+_FEATURES: dict[str, tuple[str, str | None]] = {
+    "tag": ("v0.3", None),
+    "inaccessible": ("v0.2", "SECURITY"),
+    "authenticated": ("v0.1", "SECURITY"),
+    "requiresScopes": ("v0.1", "SECURITY"),
+    "policy": ("v0.1", "SECURITY"),
+}
 
 _SPEC_DIRECTIVES: dict[str, str] = {
     "tag": "directive @tag(name: String!) repeatable on FIELD_DEFINITION | OBJECT | INTERFACE | "
@@ -226,21 +226,24 @@ def print_supergraph(model: SupergraphModel) -> str:
             ),
         ),
     ]
-    for name, spec_version, purpose in _FEATURES:
-        if name in used:
-            args: tuple[tuple[str, str], ...] = (
-                ("url", string_value(f"https://specs.apollo.dev/{name}/{spec_version}")),
+    for name in model.feature_order:
+        if name == "cost":
+            if "cost" not in used and "listSize" not in used:
+                continue
+            cost_args: tuple[tuple[str, str], ...] = (
+                ("url", string_value("https://specs.apollo.dev/cost/v0.1")),
             )
-            if purpose is not None:
-                args += (("for", purpose),)
-            links.append(Applied("link", args))
-    if "cost" in used or "listSize" in used:
-        cost_args: tuple[tuple[str, str], ...] = (
-            ("url", string_value("https://specs.apollo.dev/cost/v0.1")),
+            if "listSize" in used:
+                cost_args += (("import", '["@listSize"]'),)
+            links.append(Applied("link", cost_args))
+            continue
+        spec_version, purpose = _FEATURES[name]
+        args: tuple[tuple[str, str], ...] = (
+            ("url", string_value(f"https://specs.apollo.dev/{name}/{spec_version}")),
         )
-        if "listSize" in used:
-            cost_args += (("import", '["@listSize"]'),)
-        links.append(Applied("link", cost_args))
+        if purpose is not None:
+            args += (("for", purpose),)
+        links.append(Applied("link", args))
     for feature in model.composed:
         imports = "[" + ", ".join(string_value("@" + d) for d in feature.directives) + "]"
         links.append(Applied("link", (("url", string_value(feature.url)), ("import", imports))))

@@ -225,6 +225,7 @@ class Subgraph:
         self.shareable: set[str] = set()
         self.provided: set[str] = set()
         self.used: set[str] = set()
+        self.applied_names: set[str] = set()  # every directive applied anywhere in the subgraph
 
     def type(self, name: str) -> NamedType | None:
         return self.types.get(name)
@@ -414,6 +415,14 @@ def read_subgraph(source: SubgraphSource) -> tuple[Subgraph, list[CompositionIss
         subgraph.roots["query"] = "Query"
 
     _collect_composed_directives(doc, subgraph, names, directive_definitions, issues)
+    for t in subgraph.types.values():
+        subgraph.applied_names.update(d.name for d, _ in t.directives)
+        for f in t.fields.values():
+            subgraph.applied_names.update(d.name for d in f.directives)
+            for a in f.args.values():
+                subgraph.applied_names.update(d.name for d in a.directives)
+        for v in t.values.values():
+            subgraph.applied_names.update(d.name for d in v.directives)
     if _check_references(subgraph, issues):
         _analyse(subgraph, issues)
     return subgraph, issues
