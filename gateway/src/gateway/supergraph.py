@@ -51,6 +51,19 @@ _BUILTIN_SCALARS = frozenset({"String", "Int", "Float", "Boolean", "ID"})
 _STRIP_DIRECTIVES = frozenset({"link", "inaccessible", "tag", "core"})
 
 
+_POLICY_DIRECTIVES = frozenset(
+    {"authenticated", "requiresScopes", "policy", "cost", "listSize", "tag"}
+)
+
+
+def _record_directive(out: dict[str, Any], name: str, d: DirectiveNode) -> None:
+    args = _args(d)
+    if name == "tag":
+        out.setdefault("tag", []).append(args.get("name"))
+    else:
+        out[name] = args or True
+
+
 class SupergraphError(Exception):
     """The supergraph SDL is not a usable Federation v2 supergraph."""
 
@@ -90,6 +103,9 @@ class FieldMeta:
     args: tuple[str, ...] = ()
     # `@join__field` without a graph: the field comes only from an `@interfaceObject`.
     via_interface_object: bool = False
+    # Access control and cost directives, by name (authenticated, requiresScopes, policy,
+    # cost, listSize, tag): their arguments, for the enforcement layers to use.
+    directives: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -108,6 +124,7 @@ class TypeMeta:
     all_members: tuple[str, ...] = ()
     inaccessible: bool = False
     extension_in: set[str] = field(default_factory=set)
+    directives: dict[str, Any] = field(default_factory=dict)  # as FieldMeta.directives
 
 
 @dataclass(slots=True)
@@ -212,6 +229,8 @@ class Supergraph:
                         tm.members.setdefault(str(a["graph"]), set()).add(str(a["member"]))
                     elif dn == "inaccessible":
                         tm.inaccessible = True
+                    elif dn in _POLICY_DIRECTIVES:
+                        _record_directive(tm.directives, dn, dd)
                 if isinstance(node, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
                     tm.all_interfaces = tuple(i.name.value for i in node.interfaces or ())
                 if isinstance(node, UnionTypeDefinitionNode):
@@ -257,6 +276,8 @@ class Supergraph:
                 fm.graphs[str(g)] = fg
             elif dn == "inaccessible":
                 fm.inaccessible = True
+            elif dn in _POLICY_DIRECTIVES:
+                _record_directive(fm.directives, dn, dd)
         tm.fields[fm.name] = fm
 
     def _finish(self) -> None:
