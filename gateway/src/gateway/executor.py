@@ -128,6 +128,8 @@ class Document:
             raise OperationError(
                 [{"message": "Must provide operation name if query contains multiple operations."}]
             )
+        if ops[0].operation.value == "subscription":
+            raise OperationError([{"message": "Subscriptions are not supported by the gateway."}])
         self.document = doc
         self.operation = ops[0]
         self.fragments = {
