@@ -28,6 +28,9 @@ STAND_IN_SUPERGRAPH = "type Query { _stand_in: Boolean }\n"
 
 # The fixed ports of the platform (README): every image, compose entry and manifest must agree.
 PORTS = {"gateway": 4000, "members": 4001, "content": 4002, "opportunities": 4003, "payments": 4004}
+# Components of the platform (above), and test doubles that run beside them.
+PLATFORM = frozenset(PORTS)
+PORTS |= {"payments-sandbox": 4014}
 
 Manifest = dict[str, Any]
 

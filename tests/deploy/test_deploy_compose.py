@@ -21,14 +21,25 @@ INFRASTRUCTURE = {
 
 
 def own_dockerfile(service_name: str) -> str:
-    """Our images build from the Dockerfile next to their component (`<x>-migrate` uses x's)."""
-    component = service_name.removesuffix("-migrate")
+    """Our images build from the Dockerfile next to their component (`<x>-migrate` and
+    `<x>-sandbox` use x's)."""
+    component = service_name.split("-")[0]
     return "gateway/Dockerfile" if component == "gateway" else f"services/{component}/Dockerfile"
 
 
-OWN = ["members", "members-migrate", "gateway"]
-# Settings that are secrets: always supplied by the operator, never given a default here.
-SECRETS = {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN"}
+# Services and their one-shot migration steps.
+MIGRATED = ["members", "content", "payments"]
+OWN = [*MIGRATED, *(f"{name}-migrate" for name in MIGRATED), "payments-sandbox", "gateway"]
+# Variables compose must be given: the secrets, never defaulted in the file.
+SECRET_VARIABLES = {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN", "PAYMENTS_WEBHOOK_SECRET"}
+# Container settings that are secrets, by service.
+SECRETS = {
+    "members": {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN"},
+    "content": {"KOPANO_GATEWAY_TOKEN"},
+    "payments": {"PAYMENTS_WEBHOOK_SECRET", "KOPANO_GATEWAY_TOKEN"},
+    "payments-sandbox": {"PAYMENTS_SANDBOX_WEBHOOK_SECRET", "KOPANO_GATEWAY_TOKEN"},
+    "gateway": {"KOPANO_GATEWAY_TOKEN"},
+}
 # ${NAME:?message} makes compose refuse to start when NAME is unset or empty.
 REQUIRED_VARIABLE = re.compile(r"^\$\{[A-Z0-9_]+:\?[^}]+\}$")
 
@@ -104,19 +115,63 @@ def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[s
         assert test[0] in {"CMD", "CMD-SHELL"}, name
 
 
-def test_migrations_run_once_before_members(services: dict[str, dict[str, Any]]) -> None:
-    migrate, members = services["members-migrate"], services["members"]
+@pytest.mark.parametrize(
+    ("name", "datastore"), [("members", "postgres"), ("content", "mongo"), ("payments", "postgres")]
+)
+def test_migrations_run_once_before_the_service(
+    services: dict[str, dict[str, Any]], name: str, datastore: str
+) -> None:
+    migrate, service = services[f"{name}-migrate"], services[name]
     assert migrate["command"] == ["migrate"]
     assert migrate["restart"] == "no"
-    assert migrate["image"] == members["image"]
-    assert migrate["environment"] == members["environment"]
-    assert migrate["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert members["command"] == ["serve"]
-    assert members["depends_on"]["members-migrate"]["condition"] == (
+    assert migrate["image"] == service["image"]
+    assert migrate["environment"] == service["environment"]
+    assert migrate["depends_on"][datastore]["condition"] == "service_healthy"
+    assert service["command"] == ["serve"]
+    assert service["depends_on"][f"{name}-migrate"]["condition"] == (
         "service_completed_successfully"
     )
-    assert members["depends_on"]["kafka"]["condition"] == "service_healthy"
-    assert services["gateway"]["depends_on"]["members"]["condition"] == "service_healthy"
+    assert service["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert services["gateway"]["depends_on"][name]["condition"] == "service_healthy"
+    # The gateway reaches each subgraph by its compose service name.
+    gateway = services["gateway"]["environment"]
+    assert gateway[f"GATEWAY_SUBGRAPH_URL_{name.upper()}"] == f"http://{name}:{PORTS[name]}/graphql"
+    # Its health check asks the service on its own port.
+    assert f"127.0.0.1:{PORTS[name]}/readyz" in " ".join(service["healthcheck"]["test"])
+
+
+def test_each_postgres_service_has_its_own_database(services: dict[str, dict[str, Any]]) -> None:
+    postgres = services["postgres"]
+    created = {postgres["environment"]["POSTGRES_DB"]}
+    for volume in postgres["volumes"]:
+        source, _, target = volume.partition(":")
+        if target.startswith("/docker-entrypoint-initdb.d/"):
+            sql = (REPO / source).read_text()
+            created |= set(re.findall(r"CREATE DATABASE (\w+);", sql))
+    for name in ("members", "payments"):
+        url = services[name]["environment"][f"{name.upper()}_DATABASE_URL"]
+        assert url.startswith("postgresql+asyncpg://")
+        assert url.rpartition("/")[2] in created
+        assert url.rpartition("/")[2] == name
+
+
+def test_the_sandbox_partners_and_payments_point_at_each_other(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    sandbox, payments = services["payments-sandbox"], services["payments"]
+    assert sandbox["entrypoint"] == ["python", "-m", "payments.sandbox"]
+    assert sandbox["image"] == payments["image"]
+    assert payments["environment"]["PAYMENTS_PARTNER_BASE_URL"] == (
+        f"http://payments-sandbox:{PORTS['payments-sandbox']}"
+    )
+    assert sandbox["environment"]["PAYMENTS_SANDBOX_WEBHOOK_URL"] == (
+        f"http://payments:{PORTS['payments']}/webhooks"
+    )
+    # Both sign and verify with the same key.
+    assert (
+        sandbox["environment"]["PAYMENTS_SANDBOX_WEBHOOK_SECRET"]
+        == (payments["environment"]["PAYMENTS_WEBHOOK_SECRET"])
+    )
 
 
 def test_only_gateway_and_members_are_published_on_loopback(
@@ -161,10 +216,13 @@ def test_service_settings_are_complete_and_secrets_required(
     gateway = services["gateway"]["environment"]
     assert gateway["GATEWAY_SUBGRAPH_URL_MEMBERS"] == f"http://members:{PORTS['members']}/graphql"
     assert gateway["KOPANO_JWKS_URL"] == f"http://members:{PORTS['members']}/.well-known/jwks.json"
-    assert set(members) >= SECRETS
-    for env in (members, gateway):
-        for key in SECRETS & set(env):
-            assert REQUIRED_VARIABLE.match(env[key]), f"{key} must be supplied, never defaulted"
+    for name, secrets in SECRETS.items():
+        env = services[name]["environment"]
+        for key in secrets:
+            assert REQUIRED_VARIABLE.match(env[key]), f"{name}: {key} must be supplied"
+    assert services["content"]["environment"]["CONTENT_MONGODB_URL"] == (
+        "mongodb://mongo:27017/?replicaSet=rs0"
+    )
     # The gateway presents the same shared secret that members expects.
     assert members["KOPANO_GATEWAY_TOKEN"] == gateway["KOPANO_GATEWAY_TOKEN"]
 
@@ -193,7 +251,10 @@ def test_our_containers_run_locked_down(services: dict[str, dict[str, Any]]) -> 
 
 
 def test_docker_compose_accepts_the_file() -> None:
-    result = compose_config({"MEMBERS_SIGNING_KEY_PEM": "pem", "KOPANO_GATEWAY_TOKEN": "token"})
+    result = compose_config(
+        {"MEMBERS_SIGNING_KEY_PEM": "pem", "KOPANO_GATEWAY_TOKEN": "token"}
+        | {"PAYMENTS_WEBHOOK_SECRET": "hmac"}
+    )
     assert result.returncode == 0, result.stderr
     model = json.loads(result.stdout)
     members = model["services"]["members"]
@@ -207,11 +268,13 @@ def test_docker_compose_accepts_the_file() -> None:
     )
     (published,) = members["ports"]
     assert published["host_ip"] == "127.0.0.1"
+    sandbox = model["services"]["payments-sandbox"]["environment"]
+    assert sandbox["PAYMENTS_SANDBOX_WEBHOOK_SECRET"] == "hmac"
 
 
-@pytest.mark.parametrize("missing", sorted(SECRETS))
+@pytest.mark.parametrize("missing", sorted(SECRET_VARIABLES))
 def test_docker_compose_refuses_to_start_without_a_secret(missing: str) -> None:
-    env = {key: "set" for key in SECRETS if key != missing}
+    env = {key: "set" for key in SECRET_VARIABLES if key != missing}
     result = compose_config(env)
     assert result.returncode != 0
     assert f"required variable {missing} is missing a value" in result.stderr

@@ -11,6 +11,7 @@ import yaml
 from deploy_support import (
     K8S,
     OVERLAYS,
+    PLATFORM,
     PORTS,
     SUPERGRAPH,
     SUPERGRAPH_KUSTOMIZATION,
@@ -24,6 +25,9 @@ from deploy_support import (
 # also rejects unknown fields, which catches misspelt keys that kubectl would silently drop).
 KUBERNETES_VERSION = "1.33.0"
 TARGETS = ["base", *OVERLAYS]
+# Services with a `migrate` command, run as a Job before they serve.
+MIGRATED = ["members", "content", "payments"]
+SUBGRAPHS = ["members", "content", "payments"]
 PINNED_TAG = re.compile(r"^(\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?)$")
 
 
@@ -130,10 +134,12 @@ def test_deployments_listen_on_the_platform_ports_and_are_scraped(
         (container,) = pod_spec(deployment)["containers"]
         (port,) = container["ports"]
         assert port["containerPort"] == PORTS[name]
-        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
-        assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(PORTS[name])
-        assert annotations["prometheus.io/path"] == "/metrics"
+        if name in PLATFORM:
+            # Test doubles (the sandbox partners) have no /metrics.
+            annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+            assert annotations["prometheus.io/scrape"] == "true"
+            assert annotations["prometheus.io/port"] == str(PORTS[name])
+            assert annotations["prometheus.io/path"] == "/metrics"
         service = rendered[target].get("Service", name)
         assert matches(
             service["spec"]["selector"], deployment["spec"]["template"]["metadata"]["labels"]
@@ -142,14 +148,15 @@ def test_deployments_listen_on_the_platform_ports_and_are_scraped(
         assert service["spec"]["ports"][0]["targetPort"] == port["name"]
 
 
+@pytest.mark.parametrize("service", MIGRATED)
 @pytest.mark.parametrize("target", TARGETS)
-def test_members_migration_job_runs_the_members_image(
-    rendered: dict[str, Rendered], target: str
+def test_migration_job_runs_the_service_image(
+    rendered: dict[str, Rendered], target: str, service: str
 ) -> None:
     r = rendered[target]
-    job = r.get("Job", "members-migrate")
+    job = r.get("Job", f"{service}-migrate")
     (migrate,) = pod_spec(job)["containers"]
-    (serve,) = pod_spec(r.get("Deployment", "members"))["containers"]
+    (serve,) = pod_spec(r.get("Deployment", service))["containers"]
     assert migrate["args"] == ["migrate"]
     assert serve["args"] == ["serve"]
     assert migrate["image"] == serve["image"]
@@ -200,7 +207,7 @@ def test_only_the_gateway_reaches_subgraphs(rendered: dict[str, Rendered], targe
         if d["spec"]["template"]["metadata"]["labels"].get("app.kubernetes.io/component")
         == "subgraph"
     ]
-    assert {d["metadata"]["name"] for d in subgraphs} >= {"members"}
+    assert {d["metadata"]["name"] for d in subgraphs} >= set(SUBGRAPHS)
     for deployment in subgraphs:
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         selecting = [
@@ -220,7 +227,13 @@ def test_only_the_gateway_reaches_subgraphs(rendered: dict[str, Rendered], targe
                         jwks = deployment["metadata"]["name"] == "members" and peer_labels == {
                             "app.kubernetes.io/component": "subgraph"
                         }
-                        assert jwks or matches(peer_labels, gateway_labels), policy["metadata"]
+                        # The sandbox partners deliver webhooks to payments (dev only).
+                        webhooks = deployment["metadata"]["name"] == "payments" and (
+                            peer_labels == {"app.kubernetes.io/name": "payments-sandbox"}
+                        )
+                        assert jwks or webhooks or matches(peer_labels, gateway_labels), policy[
+                            "metadata"
+                        ]
                     else:
                         # Other namespaces: only the monitoring one, for /metrics.
                         assert peer["namespaceSelector"]["matchLabels"] == {
@@ -292,9 +305,15 @@ def test_environments_get_their_settings(rendered: dict[str, Rendered]) -> None:
         members = _config(r, "members-config")
         assert members["MEMBERS_PORT"] == str(PORTS["members"])
         assert members["MEMBERS_HOST"] == "0.0.0.0"
-        assert _config(r, "gateway-config")["GATEWAY_SUBGRAPH_URL_MEMBERS"] == (
-            f"http://members:{PORTS['members']}/graphql"
-        )
+        gateway = _config(r, "gateway-config")
+        for name in SUBGRAPHS:
+            service = _config(r, f"{name}-config")
+            assert service[f"{name.upper()}_PORT"] == str(PORTS[name])
+            assert service[f"{name.upper()}_HOST"] == "0.0.0.0"
+            assert service[f"{name.upper()}_ENVIRONMENT"] == ("dev" if r is dev else "prod")
+            assert gateway[f"GATEWAY_SUBGRAPH_URL_{name.upper()}"] == (
+                f"http://{name}:{PORTS[name]}/graphql"
+            )
     assert {d["metadata"]["namespace"] for d in dev.documents if d["kind"] != "Namespace"} == {
         "kopano-dev"
     }
@@ -319,14 +338,15 @@ def _quantity(value: str | int) -> float:
 
 def test_prod_runs_more_and_larger_replicas_than_dev(rendered: dict[str, Rendered]) -> None:
     dev, prod = rendered["dev"], rendered["prod"]
-    assert dev.get("Deployment", "members")["spec"]["replicas"] == 1
-    assert prod.get("Deployment", "members")["spec"]["replicas"] >= 3
+    for name in SUBGRAPHS:
+        assert dev.get("Deployment", name)["spec"]["replicas"] == 1
+        assert prod.get("Deployment", name)["spec"]["replicas"] >= 3
     dev_hpa = dev.get("HorizontalPodAutoscaler", "gateway")["spec"]
     prod_hpa = prod.get("HorizontalPodAutoscaler", "gateway")["spec"]
     assert dev_hpa["minReplicas"] == 1
     assert prod_hpa["minReplicas"] > dev_hpa["minReplicas"]
     assert prod_hpa["maxReplicas"] > dev_hpa["maxReplicas"]
-    for name in ("members", "gateway"):
+    for name in (*SUBGRAPHS, "gateway"):
         (small,) = pod_spec(dev.get("Deployment", name))["containers"]
         (large,) = pod_spec(prod.get("Deployment", name))["containers"]
         for kind in ("requests", "limits"):
@@ -364,3 +384,44 @@ def test_prod_images_are_pinned_release_versions(rendered: dict[str, Rendered]) 
         assert PINNED_TAG.match(tag), f"{image}: prod images carry a release version or digest"
     # One release: every component of the platform ships at the same version.
     assert len({image.rpartition(":")[2] for image in images}) == 1
+
+
+def test_the_sandbox_partners_run_in_dev_only(rendered: dict[str, Rendered]) -> None:
+    dev = rendered["dev"]
+    sandbox = dev.get("Deployment", "payments-sandbox")
+    (container,) = pod_spec(sandbox)["containers"]
+    (payments,) = pod_spec(dev.get("Deployment", "payments"))["containers"]
+    # The payments image with the sandbox's entry point.
+    assert container["image"] == payments["image"]
+    assert container["command"] == ["python", "-m", "payments.sandbox"]
+    sandbox_port = PORTS["payments-sandbox"]
+    assert _config(dev, "payments-config")["PAYMENTS_PARTNER_BASE_URL"] == (
+        f"http://payments-sandbox:{sandbox_port}"
+    )
+    assert _config(dev, "payments-sandbox-config")["PAYMENTS_SANDBOX_WEBHOOK_URL"] == (
+        f"http://payments:{PORTS['payments']}/webhooks"
+    )
+    # It signs with the key payments verifies with, from the payments Secret.
+    (webhook_secret,) = container["env"]
+    assert webhook_secret["name"] == "PAYMENTS_SANDBOX_WEBHOOK_SECRET"
+    assert webhook_secret["valueFrom"]["secretKeyRef"] == {
+        "name": "payments-secrets",
+        "key": "PAYMENTS_WEBHOOK_SECRET",
+    }
+    # Only payments may call it.
+    sandbox_labels = sandbox["spec"]["template"]["metadata"]["labels"]
+    (policy,) = [
+        p
+        for p in dev.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels")
+        and matches(p["spec"]["podSelector"]["matchLabels"], sandbox_labels)
+    ]
+    assert policy["spec"]["ingress"][0]["from"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "payments"}}}
+    ]
+    for target in ("base", "prod"):
+        names = {d["metadata"]["name"] for d in rendered[target].documents}
+        assert not any("sandbox" in name for name in names), target
+    assert _config(rendered["prod"], "payments-config")["PAYMENTS_PARTNER_BASE_URL"].startswith(
+        "https://"
+    )
