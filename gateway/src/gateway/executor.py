@@ -594,7 +594,10 @@ class Gateway:
             flat = spec.flat
             if flat is not None:
                 # Flat representation (scalars only): dedupe on a tuple, build once.
-                rk: Any = (tn, *[obj.get(src) for src in flat])
+                if len(flat) == 1:
+                    rk: Any = (tn, obj.get(flat[0]))
+                else:
+                    rk = (tn, *[obj.get(src) for src in flat])
                 try:
                     i = index.get(rk)
                 except TypeError:  # list-valued key field: fall back to the JSON form

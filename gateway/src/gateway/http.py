@@ -19,6 +19,15 @@ class SubgraphHTTPError(Exception):
     """The subgraph could not be reached or answered with an unreadable response."""
 
 
+class _Expired(Exception):
+    pass
+
+
+def _expire(fut: asyncio.Future[tuple[int, bytes]]) -> None:
+    if not fut.done():
+        fut.set_exception(_Expired())
+
+
 class _Conn(asyncio.Protocol):
     __slots__ = ("body", "closed", "keep_alive", "parser", "status", "transport", "waiter")
 
@@ -148,11 +157,15 @@ class HttpPool:
         conn.body = []
         assert conn.transport is not None
         conn.transport.write(req)
+        # A timer that fails the waiter is much cheaper than asyncio.wait_for per request.
+        timer = loop.call_later(self.timeout, _expire, fut)
         try:
-            result = await asyncio.wait_for(fut, self.timeout)
-        except TimeoutError as exc:
+            result = await fut
+        except _Expired as exc:
             conn.transport.close()
             raise SubgraphHTTPError("subgraph request timed out") from exc
+        finally:
+            timer.cancel()
         if conn.keep_alive and not conn.closed and len(ep.idle) < self.max_idle:
             ep.idle.append(conn)
         elif conn.transport is not None:
