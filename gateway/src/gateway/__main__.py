@@ -14,9 +14,9 @@ from gateway.supergraph import Supergraph
 from kopano.logging import configure_logging, get_logger
 
 
-def build_app(supergraph_path: str, *, dedup: bool = True) -> GatewayApp:
+def build_app(supergraph_path: str, *, dedup: bool = True, explain: bool = True) -> GatewayApp:
     sdl = Path(supergraph_path).read_text(encoding="utf-8")
-    return GatewayApp(Gateway(Supergraph(sdl), dedup=dedup))
+    return GatewayApp(Gateway(Supergraph(sdl), dedup=dedup), explain=explain)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -24,7 +24,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--supergraph", required=True, help="path to the supergraph SDL")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=4000)
-    p.add_argument("--no-dedup", action="store_true", help="never deduplicate subgraph requests")
+    p.add_argument(
+        "--no-dedup",
+        action="store_true",
+        help="never share identical in-flight requests or subgraph fetches",
+    )
+    p.add_argument(
+        "--no-explain", action="store_true", help="ignore X-Kopano-Explain / ?explain (prod)"
+    )
     p.add_argument(
         "--log-level",
         default="warning",
@@ -33,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--console-logs", action="store_true", help="human-readable logs (dev)")
     args = p.parse_args(argv)
     configure_logging("gateway", args.log_level, json_logs=not args.console_logs)
-    app = build_app(args.supergraph, dedup=not args.no_dedup)
+    app = build_app(args.supergraph, dedup=not args.no_dedup, explain=not args.no_explain)
     # Responses are large trees of short-lived dicts without cycles: keep the cyclic GC
     # from rescanning them (and the long-lived schema/plan objects) all the time.
     gc.collect()

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.composition import CompositionError, CompositionIssue, SubgraphSource, compose_model
+from gateway.composition import CompositionError, SubgraphSource, compose_model
 from gateway.composition.config import (
     DEFAULT_CONFIG,
     DEFAULT_SUPERGRAPH,
@@ -24,38 +24,22 @@ from gateway.composition.config import (
     sources_from_schemas,
     sources_from_urls,
 )
-from gateway.composition.merge import SupergraphModel
-from gateway.composition.printer import print_supergraph
-
-# Apollo Gateway (unlike Apollo Router and Hive Gateway) refuses to load a supergraph that links
-# these SECURITY features, and our supergraph must load in both Node gateways unchanged.
-APOLLO_GATEWAY_UNSUPPORTED = ("authenticated", "requiresScopes", "policy")
-
-
-def apollo_gateway_problems(model: SupergraphModel) -> list[CompositionIssue]:
-    return [
-        CompositionIssue(
-            "UNSUPPORTED_BY_APOLLO_GATEWAY",
-            f"@{name} is used by a subgraph, but Apollo Gateway cannot load a supergraph that "
-            f"links https://specs.apollo.dev/{name} (it is a router-only SECURITY feature); "
-            "enforce that rule in the service instead.",
-        )
-        for name in APOLLO_GATEWAY_UNSUPPORTED
-        if name in model.used_spec_directives
-    ]
+from gateway.composition.printer import APOLLO_GATEWAY_UNSUPPORTED, print_supergraph
 
 
 def supergraph_text(sources: Sequence[SubgraphSource]) -> str:
     """The supergraph file's content: the composed SDL with a final newline.
 
-    Raises `CompositionError` when composition fails or when the result would not load in
-    Apollo Gateway.
+    Our supergraph must load unchanged in Apollo Gateway too, so router-only access-control
+    features are linked without `for: SECURITY` (see `print_supergraph`).
     """
-    model = compose_model(sources)
-    problems = apollo_gateway_problems(model)
-    if problems:
-        raise CompositionError(problems)
-    return print_supergraph(model) + "\n"
+    return print_supergraph(compose_model(sources), apollo_gateway_compatible=True) + "\n"
+
+
+def unenforced_by_apollo_gateway(sources: Sequence[SubgraphSource]) -> list[str]:
+    """The access-control directives our subgraphs use that Apollo Gateway would not enforce."""
+    used = compose_model(sources).used_spec_directives
+    return sorted(name for name in APOLLO_GATEWAY_UNSUPPORTED if name in used)
 
 
 def stale_diff(committed: str, fresh: str, path: Path) -> str:
@@ -128,6 +112,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print(f"{path} is current ({len(sources)} subgraphs).")
         return 0
+    for name in unenforced_by_apollo_gateway(sources):
+        print(
+            f"note: @{name} is linked without `for: SECURITY` so that Apollo Gateway loads the "
+            "supergraph; it does not enforce it (Hive Gateway and ours read it), so the "
+            "services must.",
+            file=sys.stderr,
+        )
     if args.stdout:
         sys.stdout.write(text)
     else:

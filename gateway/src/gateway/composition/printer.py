@@ -46,6 +46,8 @@ _SPEC_DIRECTIVES: dict[str, str] = {
     "listSize": "directive @listSize(assumedSize: Int, slicingArguments: [String!], sizedFields: "
     "[String!], requireOneSlicingArgument: Boolean = true) on FIELD_DEFINITION",
 }
+# SECURITY features Apollo Gateway (unlike Apollo Router and Hive Gateway) cannot enforce.
+APOLLO_GATEWAY_UNSUPPORTED = frozenset({"authenticated", "requiresScopes", "policy"})
 _SPEC_SCALARS = {"requiresScopes": "requiresScopes__Scope", "policy": "policy__Policy"}
 
 _LINK_DIRECTIVE = (
@@ -213,7 +215,15 @@ def _custom_definition(node: DirectiveDefinitionNode) -> str:
     return print_ast(node)
 
 
-def print_supergraph(model: SupergraphModel) -> str:
+def print_supergraph(model: SupergraphModel, *, apollo_gateway_compatible: bool = False) -> str:
+    """Print the supergraph exactly as Apollo's composition would.
+
+    With `apollo_gateway_compatible`, the router-only access-control features
+    (`@authenticated`, `@requiresScopes`, `@policy`) are linked without `for: SECURITY`:
+    Apollo Gateway refuses to load a supergraph with SECURITY features it cannot enforce, and
+    ignores them when they are not marked so. Their directives stay in the supergraph for the
+    gateways that enforce them; the services must enforce those rules themselves either way.
+    """
     version = model.join_version
     used = model.used_spec_directives
     links = [
@@ -241,7 +251,9 @@ def print_supergraph(model: SupergraphModel) -> str:
         args: tuple[tuple[str, str], ...] = (
             ("url", string_value(f"https://specs.apollo.dev/{name}/{spec_version}")),
         )
-        if purpose is not None:
+        if purpose is not None and not (
+            apollo_gateway_compatible and name in APOLLO_GATEWAY_UNSUPPORTED
+        ):
             args += (("for", purpose),)
         links.append(Applied("link", args))
     for feature in model.composed:
