@@ -470,12 +470,9 @@ def test_gateway_image_command_serves_its_health_check(
     args[args.index("--port") + 1] = str(port)
     assert args[0] == "python"
     env = {"PATH": f"{image.venv / 'bin'}:/usr/bin:/bin", "GATEWAY_PORT": str(port)}
+    log = (tmp_path_factory.mktemp("logs") / "gateway.log").open("w+")
     process = subprocess.Popen(
-        [str(image.venv / "bin" / "python"), *args[1:]],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        [str(image.venv / "bin" / "python"), *args[1:]], env=env, stdout=log, stderr=log
     )
     try:
         _, _, snippet = _healthcheck(gateway)
@@ -491,11 +488,13 @@ def test_gateway_image_command_serves_its_health_check(
             if check.returncode == 0 or process.poll() is not None:
                 break
             time.sleep(0.5)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        log.seek(0)
+        assert process.poll() is None, log.read()[-4000:]
         assert check.returncode == 0, check.stderr
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
 
 
 def _runtime_environment(component: Component, image: Replayed) -> dict[str, str]:
@@ -510,53 +509,60 @@ def _runtime_environment(component: Component, image: Replayed) -> dict[str, str
 
 
 @pytest.mark.integration
-def test_members_image_migrates_and_serves_in_prod_mode(
+@pytest.mark.parametrize("name", ["members", "content", "payments"])
+def test_service_image_migrates_and_serves_in_prod_mode(
     tmp_path_factory: pytest.TempPathFactory,
-    fresh_database_url: str,
+    request: pytest.FixtureRequest,
     kafka_bootstrap: str,
     kafka_supports_idempotence: bool,
+    name: str,
 ) -> None:
-    """The members image's two commands, run from the replayed build against real servers with
+    """A service image's two commands, run from the replayed build against real servers with
     the image's own environment (prod: every secret required): `migrate`, then `serve` until
     the image's HEALTHCHECK passes and /readyz answers."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    (members,) = [c for c in COMPONENTS if c.name == "members"]
-    image = replay_build_stage(members, tmp_path_factory.mktemp("members"))
-    _, stages = parse(members.dockerfile)
+    (component,) = [c for c in COMPONENTS if c.name == name]
+    image = replay_build_stage(component, tmp_path_factory.mktemp(name))
+    _, stages = parse(component.dockerfile)
     runtime = stages[-1]
     (entrypoint,) = runtime.all("ENTRYPOINT")
     (cmd,) = runtime.all("CMD")
     workdir = image.inside(runtime.all("WORKDIR")[-1].value[0])
     workdir.mkdir(parents=True, exist_ok=True)
-    pem = (
-        Ed25519PrivateKey.generate()
-        .private_bytes(
+    env_prefix = name.upper() + "_"
+    port = _free_port()
+    env = _runtime_environment(component, image)
+    assert env[f"{env_prefix}ENVIRONMENT"] == "prod"
+    env |= {
+        # What compose and the manifests provide (the Secrets and the platform ConfigMap).
+        "KOPANO_GATEWAY_TOKEN": "a-shared-token",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "KAFKA_ENABLE_IDEMPOTENCE": str(kafka_supports_idempotence).lower(),
+        # Loopback and a free port instead of 0.0.0.0 and the fixed one.
+        f"{env_prefix}HOST": "127.0.0.1",
+        f"{env_prefix}PORT": str(port),
+    }
+    if name == "members":
+        key = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-        .decode()
-    )
-    port = _free_port()
-    env = _runtime_environment(members, image)
-    assert env["MEMBERS_ENVIRONMENT"] == "prod"
-    env |= {
-        # What compose and the manifests provide (the Secrets and the platform ConfigMap).
-        "MEMBERS_DATABASE_URL": fresh_database_url,
-        "MEMBERS_SIGNING_KEY_PEM": pem,
-        "KOPANO_GATEWAY_TOKEN": "a-shared-token",
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "KAFKA_ENABLE_IDEMPOTENCE": str(kafka_supports_idempotence).lower(),
-        # Loopback and a free port instead of 0.0.0.0:4001.
-        "MEMBERS_HOST": "127.0.0.1",
-        "MEMBERS_PORT": str(port),
-    }
+        env["MEMBERS_DATABASE_URL"] = request.getfixturevalue("fresh_database_url")
+        env["MEMBERS_SIGNING_KEY_PEM"] = key.decode()
+    elif name == "payments":
+        env["PAYMENTS_DATABASE_URL"] = request.getfixturevalue("fresh_database_url")
+        env["PAYMENTS_WEBHOOK_SECRET"] = "an-hmac-key"
+        env["PAYMENTS_PARTNER_BASE_URL"] = f"http://127.0.0.1:{_free_port()}"
+    else:
+        env["CONTENT_MONGODB_URL"] = request.getfixturevalue("mongodb_url")
+        env["CONTENT_MONGODB_DATABASE"] = f"deploy_{tmp_path_factory.mktemp('db').name}"
     python = str(image.venv / "bin" / "python")
-    prefix = [python, *exec_form(entrypoint)[1:]]
+    command = [python, *exec_form(entrypoint)[1:]]
     migrated = subprocess.run(
-        [*prefix, "migrate"],
+        [*command, "migrate"],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -565,16 +571,13 @@ def test_members_image_migrates_and_serves_in_prod_mode(
         check=False,
     )
     assert migrated.returncode == 0, migrated.stderr
+    # A file, not a pipe: a chatty server must never block on a full pipe.
+    log = (tmp_path_factory.mktemp("logs") / f"{name}.log").open("w+")
     process = subprocess.Popen(
-        [*prefix, *exec_form(cmd)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        [*command, *exec_form(cmd)], cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT
     )
     try:
-        _, _, snippet = _healthcheck(members)
+        _, _, snippet = _healthcheck(component)
         for _ in range(120):
             check = subprocess.run(
                 [python, "-c", snippet], env=env, capture_output=True, timeout=30, check=False
@@ -582,10 +585,12 @@ def test_members_image_migrates_and_serves_in_prod_mode(
             if check.returncode == 0 or process.poll() is not None:
                 break
             time.sleep(0.5)
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        log.seek(0)
+        assert process.poll() is None, log.read()[-4000:]
         assert check.returncode == 0, check.stderr
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=10) as response:
             assert response.status == 200
     finally:
         process.terminate()
         process.wait(timeout=30)
+        log.close()
