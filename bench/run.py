@@ -504,12 +504,13 @@ def summarise_folded(text: str, top: int = 20) -> dict[str, Any]:
         for f in set(frames):
             incl[f] = incl.get(f, 0) + count
 
+    root = max(incl.values(), default=0)
+
     def ranked(d: dict[str, int]) -> list[tuple[str, float]]:
-        # frames on every sampled stack (interpreter start-up, the server's run loop) say nothing
-        items = sorted(
-            ((k, v) for k, v in d.items() if v < total or d is own), key=lambda kv: -kv[1]
-        )
-        items = items[:top]
+        # frames on (nearly) every sampled stack — interpreter start-up, the server's run loop —
+        # say nothing about where the time goes
+        keep = ((k, v) for k, v in d.items() if d is own or v < 0.9 * root)
+        items = sorted(keep, key=lambda kv: -kv[1])[:top]
         return [(k, round(100 * v / max(1, total), 1)) for k, v in items]
 
     return {"samples": total, "own_pct": ranked(own), "inclusive_pct": ranked(incl)}
