@@ -470,3 +470,11 @@ async def test_other_members_see_only_what_visibility_allows(client: httpx.Async
     assert own["email"] == target["email"]
     assert own["city"] == "Durban"
     assert (await gql(client, MEMBER, {"id": str(uuid.uuid4())}))["data"]["member"] is None
+
+
+async def test_districts_lists_lesothos_ten_districts(client: httpx.AsyncClient) -> None:
+    body = await gql(client, "{ districts { code name } }")
+    districts = body["data"]["districts"]
+    assert len(districts) == 10
+    assert districts[0] == {"code": "LS-A", "name": "Maseru"}
+    assert "LS-I" not in {d["code"] for d in districts}
