@@ -20,7 +20,7 @@ def _url() -> str:
     if not url:
         from members.settings import MembersSettings
 
-        url = MembersSettings().database_url  # type: ignore[call-arg]
+        url = MembersSettings().database_url
     return url
 
 
