@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from bench import loadgen
-from bench.run import QUERIES, ratios, summarise_folded
+from bench.run import QUERIES, ratios, split_checks, summarise_folded
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -169,3 +169,10 @@ def test_ratios_compare_ours_with_each_node_gateway() -> None:
         ("ours / Apollo Gateway", 3.0, True),
         ("ours / Hive Gateway (dedup off)", 2.5, False),
     ]
+
+
+def test_wrong_answers_and_timeouts_are_told_apart() -> None:
+    wrk_checks = {"checked": 10, "non200": 1, "with_errors": 2, "len_mismatch": 3, "timeouts": 4}
+    python_checks = {"deep_mismatch": 1, "unanswered": 2, "read_errors": 1, "connect_errors": 1}
+    assert split_checks(wrk_checks) == (6, 4)
+    assert split_checks(python_checks) == (1, 4)
