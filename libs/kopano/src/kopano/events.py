@@ -31,6 +31,8 @@ __all__ = [
     "encode_data",
     "format_time",
     "from_kafka_record",
+    "header_strings",
+    "kafka_headers",
     "parse_time",
     "to_kafka_record",
 ]
@@ -61,7 +63,10 @@ def format_time(value: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, microsecond precision."""
     if value.tzinfo is None:
         raise ValueError("CloudEvent time must be timezone-aware")
-    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    # isoformat ends in "+00:00" for UTC; RFC 3339 allows it, CloudEvents examples use "Z".
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def parse_time(value: str) -> datetime:
@@ -118,19 +123,24 @@ def encode_data(event: CloudEvent) -> bytes:
     return orjson.dumps(event.data, option=orjson.OPT_UTC_Z)
 
 
-def kafka_headers(event: CloudEvent) -> list[tuple[str, bytes]]:
-    headers = [
-        ("ce_specversion", event.specversion.encode()),
-        ("ce_id", event.id.encode()),
-        ("ce_source", event.source.encode()),
-        ("ce_type", event.type.encode()),
-        ("ce_time", format_time(event.time).encode()),
-        ("ce_subject", event.subject.encode()),
-        ("content-type", event.datacontenttype.encode()),
-    ]
+def header_strings(event: CloudEvent) -> dict[str, str]:
+    """The binary-mode headers as text (how the outbox stores them)."""
+    headers = {
+        "ce_specversion": event.specversion,
+        "ce_id": event.id,
+        "ce_source": event.source,
+        "ce_type": event.type,
+        "ce_time": format_time(event.time),
+        "ce_subject": event.subject,
+        "content-type": event.datacontenttype,
+    }
     for name, value in event.extensions.items():
-        headers.append((f"ce_{name}", value.encode()))
+        headers[f"ce_{name}"] = value
     return headers
+
+
+def kafka_headers(event: CloudEvent) -> list[tuple[str, bytes]]:
+    return [(name, value.encode()) for name, value in header_strings(event).items()]
 
 
 def to_kafka_record(event: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

@@ -16,7 +16,7 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from kopano.events import CloudEvent, encode_data, kafka_headers
+from kopano.events import CloudEvent, encode_data, header_strings
 from kopano.outbox.base import OutboxMessage, PublishFn
 
 __all__ = ["MongoInbox", "MongoOutbox", "MongoOutboxStore"]
@@ -49,7 +49,7 @@ class MongoOutbox:
             "topic": topic,
             "key": event.subject,
             "type": event.type,
-            "headers": {name: value.decode() for name, value in kafka_headers(event)},
+            "headers": header_strings(event),
             "payload": encode_data(event),
             "created_at": datetime.now(UTC),
             "sent": False,

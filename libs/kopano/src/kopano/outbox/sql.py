@@ -40,7 +40,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.sql.schema import Identity
 
-from kopano.events import CloudEvent, encode_data, kafka_headers
+from kopano.events import CloudEvent, encode_data, header_strings
 from kopano.outbox.base import OutboxMessage, PublishFn
 
 __all__ = [
@@ -113,9 +113,27 @@ def _row(event: CloudEvent, topic: str) -> dict[str, Any]:
         "topic": topic,
         "key": event.subject,
         "type": event.type,
-        "headers": {name: value.decode() for name, value in kafka_headers(event)},
+        "headers": orjson.dumps(header_strings(event)).decode(),
         "payload": encode_data(event),
     }
+
+
+def _insert(table: Table) -> Any:
+    """INSERT with the headers already serialised by orjson (cast to jsonb in SQL)."""
+    cached = _INSERTS.get(table)
+    if cached is None:
+        cached = _INSERTS[table] = table.insert().values(
+            event_id=bindparam("event_id"),
+            topic=bindparam("topic"),
+            key=bindparam("key"),
+            type=bindparam("type"),
+            headers=cast(bindparam("headers", type_=Text), JSONB),
+            payload=bindparam("payload"),
+        )
+    return cached
+
+
+_INSERTS: dict[Table, Any] = {}
 
 
 async def add_many_to_outbox(
@@ -136,7 +154,7 @@ async def add_many_to_outbox(
     rows = [_row(event, topic) for event, topic in events]
     if not rows:
         return
-    await session.execute(tbl.insert(), rows)
+    await session.execute(_insert(tbl), rows)
     if notify:
         # Delivered at commit only (and dropped on rollback): wakes a listening relay.
         await session.execute(select(func.pg_notify(notify_channel(tbl), "")))
