@@ -64,7 +64,7 @@ def test_composition_errors_exit_nonzero(
     )
     code = main(["--config", str(config), "compose", "--stdout", "--from-files", f"a={sdl}"])
     assert code == 1
-    assert 'Unknown type "Nope"' in capsys.readouterr().err
+    assert "[INVALID_GRAPHQL] [a] Unknown type Nope" in capsys.readouterr().err
 
 
 class _ServiceSdl(BaseHTTPRequestHandler):
@@ -120,7 +120,7 @@ def test_compose_from_running_subgraphs(sdl_server: str, tmp_path: Path) -> None
     assert result.stdout == expected
 
 
-def test_router_only_features_are_refused_for_our_supergraph(
+def test_access_control_is_linked_so_that_apollo_gateway_loads_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = tmp_path / "subgraphs.toml"
@@ -131,5 +131,8 @@ def test_router_only_features_are_refused_for_our_supergraph(
         'import: ["@authenticated"])\ntype Query { me: Int @authenticated }'
     )
     code = main(["--config", str(config), "compose", "--stdout", "--from-files", f"a={sdl}"])
-    assert code == 1
-    assert "[UNSUPPORTED_BY_APOLLO_GATEWAY] @authenticated is used" in capsys.readouterr().err
+    assert code == 0
+    output = capsys.readouterr()
+    assert '  @link(url: "https://specs.apollo.dev/authenticated/v0.1")\n' in output.out
+    assert "  me: Int @authenticated\n" in output.out
+    assert "note: @authenticated is linked without `for: SECURITY`" in output.err

@@ -253,3 +253,33 @@ def test_valid_override_composes() -> None:
     sdl = compose(sources(subgraphs))
     # The overridden, unused field in "b" is no longer resolved there.
     assert '  x: Int @join__field(graph: A, override: "b")\n' in sdl
+
+
+@pytest.mark.parametrize(
+    ("sdl", "message"),
+    [
+        (
+            H + "type Query { a: Nope }",
+            "[a] Unknown type Nope",
+        ),
+        (
+            H + "type Query { a(c: Color = PURPLE): Int }\nenum Color { RED }",
+            '[a] Invalid default value (got: "PURPLE") provided for argument Query.a(c:) of '
+            "type Color.",
+        ),
+        (
+            H + 'type Query { t: T }\ntype T @key(fields: "u") { id: ID! u: U }\ntype U { x: Int }',
+            '[a] On type "T", for @key(fields: "u"): Invalid empty selection set for field '
+            '"T.u" of non-leaf type U',
+        ),
+        (
+            H + 'type Query { t: T }\ntype T @key(fields: "f") { f(x: Int): Int }',
+            '[a] On type "T", for @key(fields: "f"): field T.f cannot be included because it has '
+            "arguments (fields with argument are not allowed in @key)",
+        ),
+    ],
+)
+def test_invalid_subgraph_is_reported(sdl: str, message: str) -> None:
+    with pytest.raises(CompositionError) as excinfo:
+        compose(sources({"a": sdl}))
+    assert message in [i.message for i in excinfo.value.issues]
