@@ -20,8 +20,11 @@ class RefusingProducer:
 
     def __init__(self) -> None:
         self.delivered: list[tuple[str, int, bytes | None, bytes]] = []
+        self.single_sends: list[str] = []
 
     async def partitions_for(self, topic: str) -> set[int]:
+        if topic == "missing.topic":
+            raise TimeoutError("no metadata for topic")
         return {0, 1, 2}
 
     def create_batch(self) -> _Batch:
@@ -39,6 +42,7 @@ class RefusingProducer:
     async def send(
         self, topic: str, value: bytes, *, key: bytes | None, headers: Any
     ) -> asyncio.Future[Any]:
+        self.single_sends.append(topic)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if value == b"refused":
             future.set_exception(RuntimeError("record too large"))
@@ -149,3 +153,15 @@ async def test_nothing_overtakes_a_failed_batch_on_its_partition() -> None:
     assert await relay.run_until_empty() == 1
     assert [int(v) for *_, v in producer.delivered] == [1]
     assert [m.id for m in store.unsent] == [2, 3, 4, 5]
+
+
+async def test_a_topic_the_broker_cannot_describe_holds_only_its_own_events() -> None:
+    lost = OutboxMessage(id=2, topic="missing.topic", key=b"o-1", value=b"2", headers=[])
+    messages = [_message(1, "m-1"), lost, _message(3, "m-2")]
+    producer = RefusingProducer()
+    store = MemoryStore(messages)
+    relay = OutboxRelay(store, producer, batch_size=10, manage_producer=False)
+    assert await relay.run_until_empty() == 2
+    assert sorted(int(v) for *_, v in producer.delivered) == [1, 3]
+    assert [m.id for m in store.unsent] == [2]
+    assert producer.single_sends == []  # no slow per-record retry for a missing topic

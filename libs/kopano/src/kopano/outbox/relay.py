@@ -160,8 +160,10 @@ class OutboxRelay:
             await asyncio.wait_for(self._stopping.wait(), seconds)
 
     async def _publish(self, messages: Sequence[OutboxMessage]) -> list[bool]:
-        acked = await self._publish_batched(messages)
-        retry = [i for i, ok in enumerate(acked) if not ok]
+        unavailable: set[str] = set()
+        acked = await self._publish_batched(messages, unavailable)
+        # Topics the broker could not describe fail as a whole: no per-record retry.
+        retry = [i for i, ok in enumerate(acked) if not ok and messages[i].topic not in unavailable]
         if retry:
             # One bad record fails its whole producer batch; resend those one by one so
             # only the culprit stays unsent.
@@ -179,7 +181,9 @@ class OutboxRelay:
         self.published += sum(sent.values())
         return acked
 
-    async def _publish_batched(self, messages: Sequence[OutboxMessage]) -> list[bool]:
+    async def _publish_batched(
+        self, messages: Sequence[OutboxMessage], unavailable: set[str]
+    ) -> list[bool]:
         """Build producer batches per partition in row order and send them.
 
         Partitions go in parallel; within a partition the batches go one after the other
@@ -190,11 +194,18 @@ class OutboxRelay:
         partitions: dict[str, list[int]] = {}
         per_partition: dict[tuple[str, int], list[tuple[Any, list[int]]]] = {}
         for index, message in enumerate(messages):
+            if message.topic in unavailable:
+                continue
             known = partitions.get(message.topic)
             if known is None:
-                known = partitions[message.topic] = sorted(
-                    await producer.partitions_for(message.topic)
-                )
+                try:
+                    known = partitions[message.topic] = sorted(
+                        await producer.partitions_for(message.topic)
+                    )
+                except Exception as exc:  # e.g. no such topic and no auto-creation
+                    log.warning("topic unavailable", topic=message.topic, error=repr(exc))
+                    unavailable.add(message.topic)
+                    continue
             # The same murmur2 placement as Kafka's default partitioner, so keys land
             # where any other Kafka producer would put them.
             tp = (message.topic, self._partitioner(message.key, known, known))
