@@ -56,7 +56,13 @@ Executor: TypeAlias = AsyncSession | AsyncConnection
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox", *, schema: str | None = None) -> Table:
-    """The outbox: one row per event, written in the same transaction as the change."""
+    """The outbox: one row per event, written in the same transaction as the change.
+
+    `payload` holds the exact JSON bytes that are published (bytea, so nothing is
+    re-encoded on the way out); to look inside with SQL use
+    `convert_from(payload, 'UTF8')::jsonb`. The schema is part of every service's
+    migrations: change it only together with them.
+    """
     key = f"{schema}.{name}" if schema else name
     if key in metadata.tables:
         return metadata.tables[key]
