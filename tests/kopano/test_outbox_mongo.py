@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -216,3 +217,32 @@ async def test_mongo_inbox_applies_a_redelivered_event_once(
     applied = sorted([d["event_id"] async for d in db.effects.find({})])
     assert applied == sorted([erased.id, other.id])
     assert await MongoInbox(db).seen(f"{unique_topic}-content", erased.id)
+
+
+async def test_standalone_relay_drains_a_mongo_outbox(
+    db: AsyncDatabase[Doc],
+    mongodb_url: str,
+    kafka_bootstrap: str,
+    kafka_supports_idempotence: bool,
+    unique_topic: str,
+) -> None:
+    events = [_published(f"p-{n}") for n in range(3)]
+    async with db.client.start_session() as session, await session.start_transaction():
+        await MongoOutbox(db).add_many([(e, unique_topic) for e in events], session=session)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kopano.outbox",
+        "--mongodb-url",
+        mongodb_url,
+        "--mongodb-database",
+        db.name,
+        "--bootstrap-servers",
+        kafka_bootstrap,
+        "--enable-idempotence" if kafka_supports_idempotence else "--no-enable-idempotence",
+        "--once",
+    )
+    assert await asyncio.wait_for(proc.wait(), 120) == 0
+    ids = [dict(r.headers)["ce_id"].decode() for r in await _read(kafka_bootstrap, unique_topic)]
+    assert ids == [e.id for e in events]
+    assert await db.outbox.count_documents({"sent": False}) == 0
