@@ -333,3 +333,43 @@ async def test_search_over_title_and_summary(harness: ContentHarness) -> None:
     body = await h.gql(FEED, {"filter": {"search": "  !! "}})
     assert error_code(body) == "BAD_USER_INPUT"
     assert error_field(body) == "search"
+
+
+async def test_feed_pages_skip_hidden_posts_and_restored_ones_keep_their_place(
+    harness: ContentHarness,
+) -> None:
+    h = harness
+    moderator = h.member("moderator")
+    ids = [
+        (
+            await h.create_post(
+                moderator, kind="STORY" if i % 2 else "OPINION", language="en" if i % 3 else "st"
+            )
+        )["id"]
+        for i in range(12)
+    ]
+    newest_first = list(reversed(ids))
+    for hidden in newest_first[1:8]:
+        await h.ok(HIDE, {"id": hidden, "h": True}, as_=moderator)
+    visible = [newest_first[0], *newest_first[8:]]
+
+    async def walk(filter: dict[str, Any] | None) -> list[str]:
+        seen: list[str] = []
+        after = None
+        while True:
+            page = (await h.ok(FEED, {"filter": filter, "first": 2, "after": after}))["feed"]
+            seen += [n["id"] for n in page["nodes"]]
+            if not page["pageInfo"]["hasNextPage"]:
+                return seen
+            after = page["pageInfo"]["endCursor"]
+
+    assert await walk(None) == visible
+    stories_in_english = [i for n, i in enumerate(ids) if n % 2 and n % 3 and i in visible][::-1]
+    assert await walk({"kind": "STORY", "language": "en"}) == stories_in_english
+    # A cursor of one feed is refused by another.
+    first = (await h.ok(FEED, {"first": 1}))["feed"]["pageInfo"]["endCursor"]
+    body = await h.gql(FEED, {"filter": {"kind": "STORY"}, "after": first})
+    assert error_code(body) == "BAD_USER_INPUT"
+
+    await h.ok(HIDE, {"id": newest_first[4], "h": False}, as_=moderator)
+    assert await walk(None) == [newest_first[0], newest_first[4], *newest_first[8:]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -23,6 +23,7 @@ from content.adapters.documents import (
     post_to_doc,
     sort_key,
 )
+from content.adapters.feed_lanes import ALL, FeedLanes, is_live, split_entry_id
 from content.adapters.store import ContentStore
 from content.domain import posts as p
 from content.domain.engagement import (
@@ -67,6 +68,26 @@ def parse_uuid(raw: str | uuid.UUID, field_name: str) -> uuid.UUID:
         raise NotFound("No such record.", field=field_name) from None
 
 
+def _lane_cursor(after: str) -> tuple[str, int]:
+    key = _cursor_key(after)
+    try:
+        assert key is not None
+        return split_entry_id(key)
+    except (AssertionError, ValueError):
+        raise InvalidInput("Invalid cursor.", field="after") from None
+
+
+def _matches(post: Post, flt: FeedFilter) -> bool:
+    c = post.content
+    return (
+        (flt.kind is None or c.kind is flt.kind)
+        and (flt.tag is None or flt.tag in c.tags)
+        and (flt.language is None or c.language is flt.language)
+        and (flt.organisation_id is None or c.organisation_id == flt.organisation_id)
+        and (flt.author_id is None or post.author_id == flt.author_id)
+    )
+
+
 def _cursor_key(after: str | None) -> str | None:
     if after is None:
         return None
@@ -108,6 +129,7 @@ class ContentService:
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
         self.store = config.store
+        self.lanes = FeedLanes(self.store.db["feed_entries"], self.store.db["feed_counters"])
 
     # ------------------------------------------------------------------ who acts
 
@@ -141,11 +163,22 @@ class ContentService:
 
     # ------------------------------------------------------------------ posts: writes
 
-    async def _load_post(self, uow: UnitOfWork, post_id: uuid.UUID) -> Post:
+    async def _load_post_doc(self, uow: UnitOfWork, post_id: uuid.UUID) -> Doc:
         doc = await uow.store.posts.find_one({"_id": str(post_id)}, session=uow.session)
         if doc is None:
             raise NotFound("No such post.", field="id")
-        return doc_to_post(doc)
+        return doc
+
+    async def _load_post(self, uow: UnitOfWork, post_id: uuid.UUID) -> Post:
+        return doc_to_post(await self._load_post_doc(uow, post_id))
+
+    async def _sync_lanes(self, uow: UnitOfWork, post: Post, seqs: dict[str, int]) -> None:
+        """Keep the post's feed entries in step with its state, in the same transaction."""
+        kept = await self.lanes.sync(post, seqs, uow.session)
+        if kept != seqs:
+            await uow.store.posts.update_one(
+                {"_id": str(post.id)}, {"$set": {"feedSeqs": kept}}, session=uow.session
+            )
 
     async def _save_post(self, uow: UnitOfWork, post: Post, expected_version: int) -> None:
         changes = post_to_doc(post)
@@ -174,6 +207,7 @@ class ContentService:
         async def work(uow: UnitOfWork) -> Post:
             post = p.new_post(author, draft, at=self.config.clock(), submit=submit)
             await uow.store.posts.insert_one(new_post_doc(post), session=uow.session)
+            await self._sync_lanes(uow, post, {})
             self._announce(uow, PostStatus.DRAFT, False, post)
             return post
 
@@ -183,10 +217,12 @@ class ContentService:
         self, post_id: uuid.UUID, change: Callable[[Post, datetime], None]
     ) -> Post:
         async def work(uow: UnitOfWork) -> Post:
-            post = await self._load_post(uow, post_id)
+            doc = await self._load_post_doc(uow, post_id)
+            post = doc_to_post(doc)
             before, before_hidden, version = post.status, post.hidden, post.version
             change(post, self.config.clock())
             await self._save_post(uow, post, version)
+            await self._sync_lanes(uow, post, dict(doc.get("feedSeqs") or {}))
             self._announce(uow, before, before_hidden, post)
             return post
 
@@ -255,32 +291,72 @@ class ContentService:
         return docs[:first], len(docs) > first
 
     async def feed(self, flt: FeedFilter, *, first: int, after: str | None) -> Page:
-        query: Doc = {"status": PostStatus.PUBLISHED.value, "hidden": False}
-        if flt.kind is not None:
-            query["kind"] = flt.kind.value
         if flt.tag is not None:
             tags = p.normalise_tags([flt.tag])
             if not tags:
                 raise InvalidInput("not a tag", field="tag")
-            query["tags"] = tags[0]
+            flt = replace(flt, tag=tags[0])
+        if flt.search is not None:
+            return await self._search(flt, first=first, after=after)
+        # The most selective filter picks the lane; any others are checked on the posts.
+        lanes = [
+            f"author:{flt.author_id}" if flt.author_id else None,
+            f"org:{flt.organisation_id}" if flt.organisation_id else None,
+            f"tag:{flt.tag}" if flt.tag else None,
+            f"kind:{flt.kind.value}" if flt.kind else None,
+            f"lang:{flt.language.value}" if flt.language else None,
+        ]
+        lane = next((name for name in lanes if name), ALL)
+        if after is None:
+            upper = await self.lanes.top(lane)
+        else:
+            cursor_lane, seq = _lane_cursor(after)
+            if cursor_lane != lane:
+                raise InvalidInput("This cursor belongs to another feed.", field="after")
+            upper = seq - 1
+        want = first + 1
+        found: list[tuple[Post, str]] = []
+        span = want + 4  # a few spare numbers: hidden and archived posts leave gaps
+        for _ in range(40):
+            if upper < 1 or len(found) >= want:
+                break
+            entries = await self.lanes.below(lane, upper, span)
+            posts = await self.posts_by_ids(uuid.UUID(e["postId"]) for e in entries)
+            for entry in entries:
+                post = posts.get(uuid.UUID(entry["postId"]))
+                if post is not None and is_live(post) and _matches(post, flt):
+                    found.append((post, entry["_id"]))
+                    if len(found) >= want:
+                        break
+            upper -= span
+            span *= 2
+        page = found[:first]
+        return Page([post for post, _ in page], len(found) > first, [key for _, key in page])
+
+    async def _search(self, flt: FeedFilter, *, first: int, after: str | None) -> Page:
+        query: Doc = {"status": PostStatus.PUBLISHED.value, "hidden": False}
+        if flt.kind is not None:
+            query["kind"] = flt.kind.value
+        if flt.tag is not None:
+            query["tags"] = flt.tag
         if flt.language is not None:
             query["language"] = flt.language.value
         if flt.organisation_id is not None:
             query["organisationId"] = str(flt.organisation_id)
         if flt.author_id is not None:
             query["authorId"] = str(flt.author_id)
-        if flt.search is not None:
-            words = normalise_words(flt.search)
-            if not words:
-                raise InvalidInput("give at least one word to search for", field="search")
-            if len(words) > MAX_SEARCH_WORDS:
-                raise InvalidInput(f"at most {MAX_SEARCH_WORDS} words", field="search")
-            # Whole words must match; the last may still be being typed (an anchored prefix).
-            *whole, last = words
-            conditions: list[Doc] = [{"tokens": {"$regex": f"^{last}"}}]
-            if whole:
-                conditions.insert(0, {"tokens": {"$all": whole}})
-            query["$and"] = conditions
+        assert flt.search is not None
+        words = normalise_words(flt.search)
+        if not words:
+            raise InvalidInput("give at least one word to search for", field="search")
+        if len(words) > MAX_SEARCH_WORDS:
+            raise InvalidInput(f"at most {MAX_SEARCH_WORDS} words", field="search")
+        # Whole words must match; the last may still be being typed (an anchored prefix).
+        *whole, last = words
+        conditions: list[Doc] = [{"tokens": {"$regex": f"^{last}"}}]
+        if whole:
+            conditions.insert(0, {"tokens": {"$all": whole}})
+        query["$and"] = conditions
         docs, has_next = await self._page(
             self.store.posts, query, "feedKey", first=first, after=after, descending=True
         )
@@ -711,6 +787,7 @@ class ContentService:
         mid, s, store = str(member_id), uow.session, uow.store
         removed = str(REMOVED_MEMBER_ID)
         await store.posts.update_many({"authorId": mid}, {"$set": {"authorId": removed}}, session=s)
+        await self.lanes.drop_lanes([f"author:{mid}"], s)
         await store.comments.update_many(
             {"authorId": mid}, {"$set": {"authorId": removed, "body": SCRUBBED_TEXT}}, session=s
         )

@@ -95,6 +95,9 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("organisationId", ASC)], name="roles_by_organisation"),
     ],
     "organisations": [],
+    # Feed lanes (see `feed_lanes`): entries keyed `<lane>|<seq>`, found by post to move them.
+    "feed_entries": [IndexModel([("postId", ASC)], name="entries_by_post")],
+    "feed_counters": [],
     "inbox": [],
 }
 
