@@ -2,9 +2,11 @@
 non-resolvable keys.
 
 media    interface Node @key(id) with Book and Film; Book.author: Author @key(id);
-         Query.nodes
+         Book.copies: Copy @key("bookId branch { code }") with value(currency); Query.nodes;
+         shareable Branch { code city } and Query.branches
 ratings  type Node @key(id) @interfaceObject { rating }; Author.name @override(from: "media");
-         Query.topRated (Node values known only as the interface object)
+         Copy.insured @requires(value(currency: "LSL")); shareable Branch { code } and
+         Query.branches; Query.topRated (Node values known only as the interface object)
 """
 
 from __future__ import annotations
@@ -40,6 +42,33 @@ class Author:
         return Author(id=id)
 
 
+@strawberry.federation.type(shareable=True)
+class Branch:
+    code: str
+    city: str
+
+
+BRANCHES = [Branch(code="MSU", city="Maseru"), Branch(code="JHB", city="Johannesburg")]
+
+
+@strawberry.federation.type(keys=["bookId branch { code }"])
+class Copy:
+    book_id: strawberry.ID
+    branch: Branch
+    shelf: str
+
+    @strawberry.field
+    def value(self, currency: str) -> int:
+        # The same copy is worth 150 maloti or 8 pounds.
+        return 150 if currency == "LSL" else 8
+
+    @classmethod
+    def resolve_reference(cls, **data: Any) -> Copy:
+        code = data["branch"]["code"]
+        branch = next(b for b in BRANCHES if b.code == code)
+        return Copy(book_id=strawberry.ID(data["bookId"]), branch=branch, shelf="A1")
+
+
 @strawberry.federation.type(keys=["id"])
 class Book(Node):
     title: str
@@ -47,6 +76,13 @@ class Book(Node):
     @strawberry.field
     def author(self) -> Author:
         return Author(id=strawberry.ID("a1"))
+
+    @strawberry.field
+    def copies(self) -> list[Copy]:
+        return [
+            Copy(book_id=self.id, branch=b, shelf=f"{b.code}-{i}")
+            for i, b in enumerate(BRANCHES, start=1)
+        ]
 
 
 @strawberry.federation.type(keys=["id"])
@@ -68,8 +104,12 @@ class MediaQuery:
     def nodes(self) -> list[Node]:
         return [n for n in (_node(k) for k in TITLES) if n is not None]
 
+    @strawberry.federation.field(shareable=True)
+    def branches(self) -> list[Branch]:
+        return BRANCHES
 
-media_schema = strawberry.federation.Schema(query=MediaQuery, types=[Book, Film, Author])
+
+media_schema = strawberry.federation.Schema(query=MediaQuery, types=[Book, Film, Author, Copy])
 
 
 @strawberry.federation.interface_object(name="Node", keys=["id"])
@@ -98,14 +138,48 @@ class RatingsAuthor:
         return RatingsAuthor(id=id)
 
 
+@strawberry.federation.type(name="Branch", shareable=True)
+class RatingsBranch:
+    code: str
+
+
+@strawberry.federation.type(name="Copy", keys=["bookId branch { code }"])
+class RatingsCopy:
+    book_id: strawberry.ID
+    branch: RatingsBranch
+    value_lsl: strawberry.Private[int | None]
+
+    @strawberry.federation.field(external=True)
+    def value(self, currency: str) -> int:  # provided by media through @requires
+        return self.value_lsl or 0
+
+    @strawberry.federation.field(requires=['value(currency: "LSL")'])
+    def insured(self) -> bool:
+        return self.value_lsl is not None and self.value_lsl >= 100
+
+    @classmethod
+    def resolve_reference(cls, **data: Any) -> RatingsCopy:
+        return RatingsCopy(
+            book_id=strawberry.ID(data["bookId"]),
+            branch=RatingsBranch(code=data["branch"]["code"]),
+            value_lsl=data.get("value"),
+        )
+
+
 @strawberry.type
 class RatingsQuery:
     @strawberry.field
     def top_rated(self) -> list[RatedNode]:
         return [RatedNode(id=strawberry.ID(k)) for k in sorted(RATINGS, key=lambda k: -RATINGS[k])]
 
+    @strawberry.federation.field(shareable=True)
+    def branches(self) -> list[RatingsBranch]:
+        return [RatingsBranch(code="MSU"), RatingsBranch(code="JHB")]
 
-ratings_schema = strawberry.federation.Schema(query=RatingsQuery, types=[RatedNode, RatingsAuthor])
+
+ratings_schema = strawberry.federation.Schema(
+    query=RatingsQuery, types=[RatedNode, RatingsAuthor, RatingsCopy]
+)
 
 
 def apps() -> dict[str, Any]:
@@ -152,7 +226,27 @@ type Book implements Node
   id: ID!
   title: String!
   author: Author!
+  copies: [Copy!]!
   rating: Int! @join__field
+}
+
+type Branch
+  @join__type(graph: MEDIA)
+  @join__type(graph: RATINGS)
+{
+  code: String!
+  city: String! @join__field(graph: MEDIA)
+}
+
+type Copy
+  @join__type(graph: MEDIA, key: "bookId branch { code }")
+  @join__type(graph: RATINGS, key: "bookId branch { code }")
+{
+  bookId: ID!
+  branch: Branch!
+  shelf: String! @join__field(graph: MEDIA)
+  value(currency: String!): Int! @join__field(graph: MEDIA) @join__field(graph: RATINGS, external: true)
+  insured: Boolean! @join__field(graph: RATINGS, requires: "value(currency: \\"LSL\\")")
 }
 
 type Film implements Node
@@ -178,6 +272,7 @@ type Query
 {
   nodes: [Node!]! @join__field(graph: MEDIA)
   topRated: [Node!]! @join__field(graph: RATINGS)
+  branches: [Branch!]!
 }
 """
 

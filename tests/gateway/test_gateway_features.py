@@ -166,3 +166,40 @@ async def test_identical_inflight_requests_share_one_execution() -> None:
             got = await asyncio.gather(*(client.post("/graphql", json=body) for _ in range(3)))
         assert [r.json() for r in got] == [{"data": {"nodes": [{"id": "f1"}]}}] * 3
         assert runs == expected_runs, dedup
+
+
+async def test_composite_key_and_requires_with_arguments(iface: Stack) -> None:
+    q = """
+    {
+      nodes {
+        ... on Book { copies { shelf insured priceGBP: value(currency: "GBP") branch { code } } }
+      }
+    }
+    """
+    got = await iface.query(q)
+    copies = [
+        {"shelf": "MSU-1", "insured": True, "priceGBP": 8, "branch": {"code": "MSU"}},
+        {"shelf": "JHB-2", "insured": True, "priceGBP": 8, "branch": {"code": "JHB"}},
+    ]
+    assert got == {"data": {"nodes": [{"copies": copies}, {"copies": copies}, {}]}}
+    plan = await iface.client.post(iface.url + "/graphql?explain=1", json={"query": q})
+    fetches = plan.json()["plan"]["fetches"]
+    assert [f["subgraph"] for f in fetches] == ["MEDIA", "RATINGS"]
+    # the required field is fetched under an internal alias, next to the client's own `value`
+    assert 'value(currency:"LSL")' in fetches[0]["query"]
+    assert 'priceGBP:value(currency:"GBP")' in fetches[0]["query"]
+
+
+async def test_shareable_root_field_goes_where_the_whole_selection_resolves(iface: Stack) -> None:
+    q = "{ branches { code city } }"
+    plan = await iface.client.post(iface.url + "/graphql?explain=1", json={"query": q})
+    assert [f["subgraph"] for f in plan.json()["plan"]["fetches"]] == ["MEDIA"]
+    got = await iface.query(q)
+    assert got == {
+        "data": {
+            "branches": [
+                {"code": "MSU", "city": "Maseru"},
+                {"code": "JHB", "city": "Johannesburg"},
+            ]
+        }
+    }
