@@ -46,9 +46,7 @@ opportunities = sa.Table(
     sa.Column("closed_at", TZ),
     # The browse order: creation time for drafts, publication time once open.
     sa.Column("listed_at", TZ, nullable=False),
-    sa.CheckConstraint(
-        "status IN ('DRAFT', 'OPEN', 'CLOSED', 'WITHDRAWN')", name="status"
-    ),
+    sa.CheckConstraint("status IN ('DRAFT', 'OPEN', 'CLOSED', 'WITHDRAWN')", name="status"),
     sa.Index("ix_opportunities_skills", "skills", postgresql_using="gin"),
     sa.Index(
         "ix_opportunities_listing",
@@ -91,9 +89,7 @@ applications = sa.Table(
     sa.Column("updated_at", TZ, nullable=False),
     # Once per member per opportunity, enforced where concurrent requests cannot race it.
     sa.UniqueConstraint("opportunity_id", "applicant_id"),
-    sa.Index(
-        "ix_applications_applicant", "applicant_id", sa.column("submitted_at").desc(), "id"
-    ),
+    sa.Index("ix_applications_applicant", "applicant_id", sa.column("submitted_at").desc(), "id"),
     sa.Index(
         "ix_applications_opportunity_order",
         "opportunity_id",
