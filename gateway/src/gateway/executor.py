@@ -547,7 +547,14 @@ class Gateway:
         extra: bytes,
         op_kind: str,
     ) -> None:
-        parts = [self._representations(f, data) for f in b.fetches]
+        parts: list[tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]] = []
+        for members in b.groups:
+            reps: list[dict[str, Any]] = []
+            groups: list[list[dict[str, Any]]] = []
+            index: dict[Any, int] = {}
+            for f in members:  # one deduplicated list across all member paths
+                self._representations(f, data, reps, groups, index)
+            parts.append((reps, groups))
         if not any(reps for reps, _ in parts):
             return
         vs = {v: variables[v] for v in b.variables if v in variables}
@@ -561,30 +568,40 @@ class Gateway:
             return
         d = resp.get("data") if isinstance(resp, dict) else None
         if isinstance(d, dict):
-            for i, (f, (_, groups)) in enumerate(zip(b.fetches, parts, strict=True)):
-                self._apply(f, d.get(f"_{i}"), groups)
+            for i, (members, (_, groups)) in enumerate(zip(b.groups, parts, strict=True)):
+                self._apply(members[0], d.get(f"_{i}"), groups)
         errs = resp.get("errors") if isinstance(resp, dict) else None
         if errs:
             for err in errs:
                 path = err.get("path") if isinstance(err, dict) else None
                 i = -1
+                head = ""
                 if isinstance(path, list) and path and isinstance(path[0], str):
                     head = path[0]
                     if head.startswith("_") and head[1:].isdigit():
                         i = int(head[1:])
                 if 0 <= i < len(parts):
                     ctx = (data, parts[i][1])
-                    errors.append(self._subgraph_error(b.fetches[i], err, ctx, head))
+                    errors.append(self._subgraph_error(b.groups[i][0], err, ctx, head))
                 else:
                     errors.append(self._subgraph_error(b.fetches[0], err, (data, []), ""))
 
     def _representations(
-        self, f: Fetch, data: dict[str, Any]
+        self,
+        f: Fetch,
+        data: dict[str, Any],
+        reps: list[dict[str, Any]] | None = None,
+        groups: list[list[dict[str, Any]]] | None = None,
+        index: dict[Any, int] | None = None,
     ) -> tuple[list[dict[str, Any]], list[list[dict[str, Any]]]]:
-        """Deduplicated representations for `f` and, per representation, its objects."""
-        reps: list[dict[str, Any]] = []
-        groups: list[list[dict[str, Any]]] = []
-        index: dict[Any, int] = {}
+        """Deduplicated representations for `f` and, per representation, its objects
+        (appended to the given lists, so several fetches can share them)."""
+        if reps is None:
+            reps = []
+        if groups is None:
+            groups = []
+        if index is None:
+            index = {}
         specs = f.reps
         for obj in _collect_targets(data, f.path):
             tn = obj.get("__typename")

@@ -196,6 +196,9 @@ class Batch:
     fetches: list[Fetch]
     query: str = ""
     variables: tuple[str, ...] = ()
+    # Members asking the same selection with the same representations share one
+    # `_entities` field (and one deduplicated representations list): group i is `_i`.
+    groups: list[list[Fetch]] = field(default_factory=list)
 
 
 Unit = Fetch | Batch
@@ -421,12 +424,20 @@ class Planner:
                 out.append(fs[0])
                 continue
             variables = tuple(sorted({v for f in fs for v in f.variables}))
-            defs = [f"$r{i}:[_Any!]!" for i in range(len(fs))]
+            by_sig: dict[str, list[Fetch]] = {}
+            for f in fs:
+                sig = f.body + repr(
+                    sorted((tn, r.typename, repr(r.shape)) for tn, r in f.reps.items())
+                )
+                by_sig.setdefault(sig, []).append(f)
+            groups = list(by_sig.values())
+            defs = [f"$r{i}:[_Any!]!" for i in range(len(groups))]
             defs += [f"${v}:{self.var_types[v]}" for v in variables]
             body = " ".join(
-                f"_{i}:_entities(representations:$r{i}){f.body}" for i, f in enumerate(fs)
+                f"_{i}:_entities(representations:$r{i}){g[0].body}" for i, g in enumerate(groups)
             )
-            out.append(Batch(graph, fs, f"query({','.join(defs)}){{{body}}}", variables))
+            query = f"query({','.join(defs)}){{{body}}}"
+            out.append(Batch(graph, fs, query, variables, groups))
         return out
 
     def plan_root(
