@@ -329,16 +329,36 @@ class TransferRepository:
         ).one()
         return Usage(today=int(row[0]), this_month=int(row[1]))
 
-    async def due_for_dispatch(self, now: datetime, limit: int) -> list[TransferRecord]:
-        """Transfers waiting for a partner call, locked; other replicas skip them."""
-        rows = await self.conn.execute(
-            sa.select(t.transfers)
+    async def claim_for_dispatch(
+        self, now: datetime, lease_until: datetime, limit: int
+    ) -> list[TransferRecord]:
+        """Transfers waiting for a partner call, leased until `lease_until` so other replicas
+        (and this one's next batch) skip them while the call is in flight. No lock is kept."""
+        due = (
+            sa.select(t.transfers.c.id)
             .where(t.transfers.c.dispatch_after <= now)
             .order_by(t.transfers.c.dispatch_after)
             .limit(limit)
             .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        rows = await self.conn.execute(
+            t.transfers.update()
+            .where(t.transfers.c.id.in_(due))
+            .values(dispatch_after=lease_until)
+            .returning(*t.transfers.c)
         )
         return [TransferRecord(row._mapping) for row in rows]
+
+    async def lock_many(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TransferRecord]:
+        """Lock transfers in id order (a fixed order cannot deadlock with another batch)."""
+        rows = await self.conn.execute(
+            sa.select(t.transfers)
+            .where(t.transfers.c.id.in_(ids))
+            .order_by(t.transfers.c.id)
+            .with_for_update()
+        )
+        return {row.id: TransferRecord(row._mapping) for row in rows}
 
     async def clear_dispatch(self, transfer_id: uuid.UUID) -> None:
         await self.conn.execute(
@@ -406,15 +426,27 @@ class LedgerRepository:
         at: datetime,
     ) -> None:
         """Append balanced transactions and move the running balances in the same transaction."""
-        if not transactions:
+        await self.post_many([(transfer_id, transactions)], at=at)
+
+    async def post_many(
+        self,
+        batches: Sequence[tuple[uuid.UUID | None, Sequence[LedgerTransaction]]],
+        *,
+        at: datetime,
+    ) -> None:
+        """Post several transfers' transactions with one statement per table."""
+        flat = [(tid, tx) for tid, txs in batches for tx in txs]
+        if not flat:
             return
         ids = (
             (
                 await self.conn.execute(
-                    t.ledger_transactions.insert().returning(t.ledger_transactions.c.id),
+                    t.ledger_transactions.insert().returning(
+                        t.ledger_transactions.c.id, sort_by_parameter_order=True
+                    ),
                     [
-                        {"transfer_id": transfer_id, "description": tx.description, "posted_at": at}
-                        for tx in transactions
+                        {"transfer_id": tid, "description": tx.description, "posted_at": at}
+                        for tid, tx in flat
                     ],
                 )
             )
@@ -422,8 +454,9 @@ class LedgerRepository:
             .all()
         )
         entries: list[dict[str, Any]] = []
-        moves: dict[tuple[str, str], int] = defaultdict(int)
-        for tx_id, tx in zip(ids, transactions, strict=True):
+        moves: dict[tuple[str, int, str], int] = defaultdict(int)
+        for tx_id, (tid, tx) in zip(ids, flat, strict=True):
+            shard = (tid.int if tid else 0) % t.BALANCE_SHARDS
             for entry in tx.entries:
                 key = entry.account.key
                 entries.append(
@@ -435,13 +468,13 @@ class LedgerRepository:
                         "posted_at": at,
                     }
                 )
-                moves[(key, entry.account.currency)] += entry.amount
+                moves[(key, shard, entry.account.currency)] += entry.amount
         await self.conn.execute(t.ledger_entries.insert(), entries)
-        shard = (transfer_id.int if transfer_id else 0) % t.BALANCE_SHARDS
-        # Sorted so concurrent postings lock balance rows in one order (no deadlocks).
+        # One statement, rows sorted: every transaction locks balance rows in the same order,
+        # so concurrent postings cannot deadlock.
         rows = [
             {"account": key, "shard": shard, "currency": ccy, "balance": amount}
-            for (key, ccy), amount in sorted(moves.items())
+            for (key, shard, ccy), amount in sorted(moves.items())
             if amount != 0
         ]
         if rows:

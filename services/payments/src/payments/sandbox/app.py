@@ -43,7 +43,9 @@ class SandboxSettings(BaseServiceSettings):
     delay_seconds: float = Field(default=0.0, ge=0)
     # Send every automatic webhook this many times (exercises the receiver's dedupe).
     copies: int = Field(default=1, ge=1, le=5)
-    delivery_attempts: int = Field(default=5, ge=1)
+    delivery_attempts: int = Field(default=30, ge=1)
+    # Webhooks in flight at once (a partner's sender pool).
+    max_concurrent_deliveries: int = Field(default=32, ge=1)
 
     def webhook_key(self) -> bytes:
         if self.webhook_secret is not None:
@@ -55,7 +57,12 @@ class Sandbox:
     def __init__(self, settings: SandboxSettings) -> None:
         self.settings = settings
         self.requests: list[dict[str, Any]] = []
-        self.client = httpx.AsyncClient(timeout=10.0)
+        # Deliveries queue on the semaphore, never on the connection pool.
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(10.0, pool=None),
+            limits=httpx.Limits(max_connections=settings.max_concurrent_deliveries),
+        )
+        self._slots = asyncio.Semaphore(settings.max_concurrent_deliveries)
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def deliver(
@@ -76,11 +83,12 @@ class Sandbox:
         for attempt in range(self.settings.delivery_attempts):
             headers[SIGNATURE_HEADER] = sign(self.settings.webhook_key(), body, timestamp)
             try:
-                response = await self.client.post(
-                    f"{self.settings.webhook_url.rstrip('/')}/{partner}",
-                    content=body,
-                    headers=headers,
-                )
+                async with self._slots:
+                    response = await self.client.post(
+                        f"{self.settings.webhook_url.rstrip('/')}/{partner}",
+                        content=body,
+                        headers=headers,
+                    )
                 status = response.status_code
                 if status < 500 and status != 409:
                     return status

@@ -56,16 +56,20 @@ async def record_moves(
     transfer: Transfer,
     postings: Sequence[LedgerTransaction],
     at: datetime,
+    *,
+    post: bool = True,
 ) -> bool:
     """Persist the transitions the domain applied, their postings and their events.
 
+    With ``post=False`` the caller posts the ledger transactions itself (batched).
     Returns whether the dispatcher has work for this transfer now.
     """
     transitions = list(transfer.history)
     transfer.history.clear()
     due = needs_dispatch(transfer)
     await uow.transfers.save_state(transfer, transitions, dispatch_after=at if due else None)
-    await uow.ledger.post(postings, transfer_id=transfer.id, at=at)
+    if post:
+        await uow.ledger.post(postings, transfer_id=transfer.id, at=at)
     for transition in transitions:
         event_type = EVENT_FOR_STATE.get(transition.target)
         if event_type is not None:

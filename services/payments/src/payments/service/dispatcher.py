@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import uuid
 from datetime import timedelta
 
 from kopano.logging import get_logger
+from payments.domain.ledger import LedgerTransaction
 from payments.domain.recipients import Recipient
 from payments.domain.transfers import Transfer, TransferState
 from payments.partners.base import PartnerError, PayinProvider, PayoutPartner
@@ -20,6 +22,8 @@ from payments.service.common import ServiceConfig, record_moves
 S = TransferState
 _log = get_logger("payments.dispatcher")
 MAX_BACKOFF_SECONDS = 300
+# How long a claimed transfer is left alone while its partner call is in flight.
+LEASE_SECONDS = 60
 
 
 class Dispatcher:
@@ -61,18 +65,34 @@ class Dispatcher:
         return None
 
     async def run_once(self) -> int:
-        """One batch; returns how many transfers it looked at."""
+        """One batch; returns how many transfers it looked at.
+
+        Three steps so no row lock is held during a partner call: lease the due transfers
+        (short transaction), call the partners, then apply what the calls allow in one
+        transaction that re-reads each transfer under its lock (a webhook or a cancel may
+        have moved it meanwhile: then the call's transition no longer applies).
+        """
         now = self.config.clock()
         async with self.config.uow() as uow:
-            due = await uow.transfers.due_for_dispatch(now, self.batch_size)
-            if not due:
-                return 0
-            recipients = await uow.recipients.get_many([r.transfer.recipient_id for r in due])
-            outcomes = await asyncio.gather(
-                *(self._call(r.transfer, recipients.get(r.transfer.recipient_id)) for r in due),
-                return_exceptions=True,
+            due = await uow.transfers.claim_for_dispatch(
+                now, now + timedelta(seconds=LEASE_SECONDS), self.batch_size
             )
-            for record, outcome in zip(due, outcomes, strict=True):
+            recipients = await uow.recipients.get_many([r.transfer.recipient_id for r in due])
+            await uow.commit()
+        if not due:
+            return 0
+        outcomes = await asyncio.gather(
+            *(self._call(r.transfer, recipients.get(r.transfer.recipient_id)) for r in due),
+            return_exceptions=True,
+        )
+        now = self.config.clock()
+        async with self.config.uow() as uow:
+            current = await uow.transfers.lock_many([r.transfer.id for r in due])
+            batched: list[tuple[uuid.UUID | None, list[LedgerTransaction]]] = []
+            for claimed, outcome in zip(due, outcomes, strict=True):
+                record = current.get(claimed.transfer.id)
+                if record is None or record.transfer.state is not claimed.transfer.state:
+                    continue  # moved meanwhile; its new state set its own dispatch time
                 transfer = record.transfer
                 if isinstance(outcome, BaseException):
                     if not isinstance(outcome, PartnerError | OSError):
@@ -92,8 +112,11 @@ class Dispatcher:
                     target, cause = outcome
                     posting = transfer.move_to(target, cause=cause, at=now)
                     await record_moves(
-                        uow, self.config, transfer, [posting] if posting else [], now
+                        uow, self.config, transfer, [posting] if posting else [], now, post=False
                     )
+                    if posting is not None:
+                        batched.append((transfer.id, [posting]))
+            await uow.ledger.post_many(batched, at=now)
             await uow.commit()
         return len(due)
 
