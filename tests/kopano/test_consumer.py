@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from kopano.consumer import IdempotentConsumer, NonRetryableError
-from kopano.events import CloudEvent, to_kafka_record
+from kopano.events import CloudEvent, EventSchemas, to_kafka_record
 from kopano.outbox import SqlInbox, inbox_table
 
 pytestmark = pytest.mark.integration
@@ -340,3 +340,40 @@ def test_consumer_can_be_built_outside_the_event_loop() -> None:
         bootstrap_servers="127.0.0.1:1",
     )
     assert not consumer.running
+
+
+async def test_an_unexpected_error_does_not_skip_the_rest_of_the_batch(
+    engine: AsyncEngine, kafka_bootstrap: str, kafka_supports_idempotence: bool, unique_topic: str
+) -> None:
+    events = [_event(n=n) for n in range(4)]
+    await _produce(kafka_bootstrap, unique_topic, [to_kafka_record(e) for e in events])
+
+    class FlakySchemas(EventSchemas):
+        """Fails once, outside the handler (as a bug or a read error in set-up code would)."""
+
+        failed = False
+
+        def validate(self, event: CloudEvent) -> None:
+            if event.id == events[1].id and not self.failed:
+                self.failed = True
+                raise RuntimeError("schema directory unreadable")
+
+    async def apply(ev: CloudEvent, tx: AsyncConnection) -> None:
+        await tx.execute(effects.insert().values(event_id=ev.id))
+
+    consumer = _consumer(
+        kafka_bootstrap,
+        kafka_supports_idempotence,
+        unique_topic,
+        f"{unique_topic}-flaky",
+        apply,
+        SqlInbox(engine, inbox),
+        schemas=FlakySchemas("."),
+    )
+    await consumer.start()
+    try:
+        await _wait_until(lambda: consumer.processed == 4, "all four events")
+    finally:
+        await consumer.stop()
+    assert sorted(await _applied(engine)) == sorted(e.id for e in events)
+    assert consumer.dead_lettered == 0

@@ -224,21 +224,43 @@ class IdempotentConsumer:
 
     async def run(self) -> None:
         while not self._stopping.is_set():
+            batches: dict[TopicPartition, list[ConsumerRecord]] = {}
+            progress: dict[TopicPartition, int] = {}  # next offset to handle, per partition
             try:
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.max_batch)
                 for tp, records in batches.items():
-                    await self._consume_partition(tp, records)
+                    await self._consume_partition(tp, records, progress)
                     if self._stopping.is_set():
                         break
                 await self._update_lag()
             except asyncio.CancelledError:
                 raise
             except Exception:
-                # Uncommitted records are redelivered; the inbox absorbs the repeats.
                 log.exception("consumer loop error", group=self.group_id)
+                # The fetch position is already past this batch: go back to the first record
+                # not settled, or it would be skipped until the next restart.
+                self._rewind(batches, progress)
                 await self._sleep(1.0)
 
-    async def _consume_partition(self, tp: TopicPartition, records: list[ConsumerRecord]) -> None:
+    def _rewind(
+        self,
+        batches: dict[TopicPartition, list[ConsumerRecord]],
+        progress: dict[TopicPartition, int],
+    ) -> None:
+        assigned = self.consumer.assignment()
+        for tp, records in batches.items():
+            if not records or tp not in assigned:
+                continue  # reassigned: the new owner starts from the committed offset
+            resume = progress.get(tp, records[0].offset)
+            if resume <= records[-1].offset:
+                self.consumer.seek(tp, resume)
+
+    async def _consume_partition(
+        self,
+        tp: TopicPartition,
+        records: list[ConsumerRecord],
+        progress: dict[TopicPartition, int],
+    ) -> None:
         done: int | None = None
         try:
             for record in records:
@@ -247,6 +269,7 @@ class IdempotentConsumer:
                 if not await self._handle(record):
                     break  # stopping during a retry: leave it for redelivery
                 done = record.offset
+                progress[tp] = done + 1
         finally:
             if done is not None:
                 await self._commit(tp, done + 1)
