@@ -701,7 +701,7 @@ class ProjectionRepository:
         )
         return result.first() is not None
 
-    async def register(self, member_id: uuid.UUID, country: str, at: datetime) -> None:
+    async def register(self, member_id: uuid.UUID, country: str | None, at: datetime) -> None:
         """A new member: known country, no skills yet (a later profile update fills them)."""
         await self.conn.execute(
             pg_insert(t.member_profiles)

@@ -1,0 +1,1 @@
+"""The GraphQL layer: object types, inputs, queries and mutations."""
