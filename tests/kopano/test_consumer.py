@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, Table, Text, select
 from sqlalchemy.ext.asyncio import (
@@ -377,3 +378,32 @@ async def test_an_unexpected_error_does_not_skip_the_rest_of_the_batch(
         await consumer.stop()
     assert sorted(await _applied(engine)) == sorted(e.id for e in events)
     assert consumer.dead_lettered == 0
+
+
+async def test_dead_letter_topics_are_created_at_start(
+    engine: AsyncEngine,
+    kafka_bootstrap: str,
+    kafka_supports_idempotence: bool,
+    topic_factory: Callable[..., str],
+) -> None:
+    topic = topic_factory(1)  # no .dlq yet
+
+    async def apply(ev: CloudEvent, tx: AsyncConnection) -> None: ...
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        assert f"{topic}.dlq" not in await admin.list_topics()
+        consumer = _consumer(
+            kafka_bootstrap,
+            kafka_supports_idempotence,
+            topic,
+            f"{topic}-dlq-setup",
+            apply,
+            SqlInbox(engine, inbox),
+        )
+        await consumer.start()
+        await consumer.stop()
+        assert f"{topic}.dlq" in await admin.list_topics()
+    finally:
+        await admin.close()

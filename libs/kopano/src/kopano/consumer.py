@@ -29,7 +29,7 @@ from kopano.events import (
     format_time,
     from_kafka_record,
 )
-from kopano.kafka import KafkaSettings, create_consumer, create_producer
+from kopano.kafka import KafkaSettings, create_consumer, create_producer, ensure_topics
 from kopano.metrics import (
     CONSUMER_DEAD_LETTERED,
     CONSUMER_DUPLICATES,
@@ -132,6 +132,7 @@ class IdempotentConsumer:
         producer: AIOKafkaProducer | None = None,
         consumer_options: Mapping[str, Any] | None = None,
         is_transient: Callable[[BaseException], bool] | None = None,
+        create_dead_letter_topics: bool = True,
     ) -> None:
         if max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -145,6 +146,10 @@ class IdempotentConsumer:
         self.schemas = schemas
         self.max_batch = max_batch
         self.is_transient = is_transient or is_transient_error
+        self.create_dead_letter_topics = create_dead_letter_topics
+        self._bootstrap_servers = bootstrap_servers or (
+            settings.kafka_bootstrap_servers if settings is not None else None
+        )
         if dead_letter_topic is None:
             self._dlq: Callable[[str], str] = dead_letter_topic_for
         elif isinstance(dead_letter_topic, str):
@@ -203,6 +208,13 @@ class IdempotentConsumer:
     async def start(self) -> None:
         if self._task is not None:
             return
+        if self.create_dead_letter_topics and self._bootstrap_servers is not None:
+            dead_letter_topics = sorted({self._dlq(topic) for topic in self.topics})
+            try:
+                # A DLQ that cannot be written would stall its partition: create it up front.
+                await ensure_topics(self._bootstrap_servers, dead_letter_topics, partitions=1)
+            except Exception:
+                log.warning("could not create dead-letter topics", topics=dead_letter_topics)
         await self.producer.start()
         await self.consumer.start()
         self._stopping.clear()
