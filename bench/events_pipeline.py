@@ -251,7 +251,9 @@ async def main_async(
         await conn.run_sync(metadata.create_all)
     run_id = uuid.uuid4().hex[:8]
     topics = {p: f"bench.events.{p}.{run_id}" for p in ("warmup", "throughput", "latency")}
-    await ensure_topics(bootstrap, list(topics.values()), partitions=args.partitions)
+    await ensure_topics(
+        bootstrap, [topics["warmup"], topics["throughput"]], partitions=args.partitions
+    )
     relay: OutboxRelay | None = None
     relay_proc: asyncio.subprocess.Process | None = None
     if args.relay == "inline":
@@ -340,36 +342,33 @@ async def main_async(
                 "(estimate from the CPU used above)"
             )
 
-        expected = int(args.rate * args.seconds / args.latency_events_per_tx) * (
-            args.latency_events_per_tx
-        )
-        result, received = await phase(
-            "latency",
-            engine,
-            bootstrap,
-            topics["latency"],
-            expected,
-            lambda: run_paced(
+        for rate in args.rate:
+            topic = f"{topics['latency']}.{rate:.0f}"
+            await ensure_topics(bootstrap, [topic], partitions=args.partitions)
+            per_tx = args.latency_events_per_tx
+            expected = int(rate * args.seconds / per_tx) * per_tx
+            result, received = await phase(
+                "latency",
                 engine,
-                topics["latency"],
-                args.rate,
-                args.seconds,
-                args.latency_events_per_tx,
-                args.latency_writers,
-            ),
-            servers,
-            {},
-        )
-        achieved = len(result.committed) / (result.commit_finished - result.commit_started)
-        lat = _report_latency(result, received)
-        print(
-            f"latency: offered {args.rate:.0f} events/s for {args.seconds:.0f} s "
-            f"(tx of {args.latency_events_per_tx}), achieved {achieved:.0f} events/s"
-        )
-        print(
-            f"  commit -> consume      p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms"
-            f"  max {lat['max']:.1f} ms"
-        )
+                bootstrap,
+                topic,
+                expected,
+                lambda rate=rate, topic=topic, per_tx=per_tx: run_paced(
+                    engine, topic, rate, args.seconds, per_tx, args.latency_writers
+                ),
+                servers,
+                {},
+            )
+            achieved = len(result.committed) / (result.commit_finished - result.commit_started)
+            lat = _report_latency(result, received)
+            print(
+                f"latency: offered {rate:.0f} events/s for {args.seconds:.0f} s "
+                f"(tx of {per_tx}), achieved {achieved:.0f} events/s"
+            )
+            print(
+                f"  commit -> consume      p50 {lat['p50']:.1f} ms  p99 {lat['p99']:.1f} ms"
+                f"  max {lat['max']:.1f} ms"
+            )
     finally:
         if relay is not None:
             await relay.stop()
@@ -384,7 +383,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--events-per-tx", type=int, default=50)
     parser.add_argument("--writers", type=int, default=8)
-    parser.add_argument("--rate", type=float, default=2500.0)
+    parser.add_argument(
+        "--rate",
+        type=lambda v: [float(r) for r in v.split(",")],
+        default=[2500.0],
+        help="offered rate(s) for the latency run, e.g. 2500,500",
+    )
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--latency-events-per-tx", type=int, default=5)
     parser.add_argument(
