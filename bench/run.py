@@ -306,7 +306,7 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
         if error:
             result["error"] = f"gateway did not start: {error}"
             return result
-        result["verify_before"] = loadgen.verify(url, body, oracle, connections=a.connections)
+        result["verify_before"] = _sample(env, url, body, oracle)
         expected_len = _expected_len(url, body, oracle)
         if expected_len < 0:
             _, sample = post(url, body)
@@ -341,7 +341,7 @@ def run_scenario(env: Env, system: System, query: str) -> dict[str, Any]:
         sg1 = get_json(env.subgraphs_url + "/stats")
         if profiler is not None:
             result["profile"] = _finish_profiler(profiler, env.run_dir / f"{name}.folded")
-        result["verify_after"] = loadgen.verify(url, body, oracle, connections=a.connections)
+        result["verify_after"] = _sample(env, url, body, oracle)
         secs = time1 - time0
         gw_pids = set(procstat.descendants(gw.pid))
         sg_pids = set(procstat.descendants(env.subgraphs.pid))
@@ -416,6 +416,14 @@ def wait_idle(max_wait: float, threshold: float) -> float:
         if busy < threshold or time.time() >= deadline:
             return busy
         print(f"host busy ({busy:.0f}% of one core), waiting...", file=sys.stderr, flush=True)
+
+
+def _sample(env: Env, url: str, body: bytes, oracle: Any) -> dict[str, Any]:
+    """Deep-compare one answer per fresh connection; note how many subgraph requests it caused."""
+    before = get_json(env.subgraphs_url + "/stats")["total"]
+    out = loadgen.verify(url, body, oracle, connections=env.args.connections)
+    out["subgraph_requests"] = get_json(env.subgraphs_url + "/stats")["total"] - before
+    return out
 
 
 WRONG_KEYS = ("non200", "with_errors", "len_mismatch", "deep_mismatch")
