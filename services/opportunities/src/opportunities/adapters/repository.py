@@ -314,10 +314,12 @@ class OpportunityRepository:
         recency — the SQL form of ``match_score``."""
         o = t.opportunities.c
         skills = sa.cast(sorted(profile.skills), t.TEXTS)
-        overlap = sa.func.cardinality(
-            sa.func.array(
-                sa.select(sa.func.unnest(o.skills)).intersect(sa.select(sa.func.unnest(skills)))
-            )
+        tag = sa.func.unnest(o.skills).column_valued("tag")
+        overlap = (
+            sa.select(sa.func.count())
+            .where(tag == sa.any_(skills))
+            .correlate(t.opportunities)
+            .scalar_subquery()
         )
         bonus: sa.ColumnElement[Any] = (
             sa.case((o.sector == profile.sector, 1), else_=0) if profile.sector else sa.literal(0)
@@ -540,7 +542,9 @@ class SavedSearchRepository:
         s = t.saved_searches.c
         loc = details.location
         conditions: list[sa.ColumnElement[bool]] = [
-            sa.or_(s.kinds == sa.cast([], t.TEXTS), s.kinds.any(details.kind.value)),
+            sa.or_(
+                s.kinds == sa.cast([], t.TEXTS), sa.literal(details.kind.value) == sa.any_(s.kinds)
+            ),
             sa.or_(s.sector.is_(None), s.sector == details.sector),
             sa.or_(s.country.is_(None), s.country == loc.country),
             sa.or_(s.remote.is_(None), s.remote.is_(loc.remote)),
