@@ -263,6 +263,14 @@ def test_valid_override_composes() -> None:
             "[a] Unknown type Nope",
         ),
         (
+            H + "type Query { a: Int }\ntype Query { b: Int }",
+            '[a] There can be only one type named "Query"',
+        ),
+        (
+            H + "type Query { a: Int }\nextend type Query { a: Int }",
+            '[a] Field "Query.a" can only be defined once.',
+        ),
+        (
             H + "type Query { a(c: Color = PURPLE): Int }\nenum Color { RED }",
             '[a] Invalid default value (got: "PURPLE") provided for argument Query.a(c:) of '
             "type Color.",

@@ -396,6 +396,7 @@ def read_subgraph(source: SubgraphSource) -> tuple[Subgraph, list[CompositionIss
                 renames[op.type.name.value] = _DEFAULT_ROOT_NAMES[kind]
 
     directive_definitions: dict[str, DirectiveDefinitionNode] = {}
+    defined: set[str] = set()
     for definition in doc.definitions:
         if isinstance(definition, DirectiveDefinitionNode):
             directive_definitions[definition.name.value] = definition
@@ -403,7 +404,24 @@ def read_subgraph(source: SubgraphSource) -> tuple[Subgraph, list[CompositionIss
             type_name = definition.name.value
             if _is_machinery_type(type_name, names):
                 continue
-            _add_block(subgraph, definition, renames.get(type_name, type_name), names, renames)
+            if isinstance(definition, TypeDefinitionNode):
+                if type_name in defined:
+                    issues.append(
+                        CompositionIssue(
+                            "INVALID_GRAPHQL",
+                            f'[{source.name}] There can be only one type named "{type_name}"',
+                        )
+                    )
+                    continue
+                defined.add(type_name)
+            name = renames.get(type_name, type_name)
+            for field_name in _add_block(subgraph, definition, name, names, renames):
+                issues.append(
+                    CompositionIssue(
+                        "INVALID_GRAPHQL",
+                        f'[{source.name}] Field "{name}.{field_name}" can only be defined once.',
+                    )
+                )
 
     for kind, default in _DEFAULT_ROOT_NAMES.items():
         if default in subgraph.types:
@@ -509,7 +527,8 @@ def _add_block(
     name: str,
     names: _Names,
     renames: dict[str, str],
-) -> None:
+) -> list[str]:
+    """Fold one definition or extension into its type; returns fields defined twice."""
     kind = _KIND_OF_NODE[type(node)]
     is_extension = isinstance(node, TypeExtensionNode)
     t = subgraph.types.get(name)
@@ -535,10 +554,15 @@ def _add_block(
             _description(value),
             [_applied(d, names) for d in value.directives or ()],
         )
+    duplicates: list[str] = []
     for fnode in getattr(node, "fields", None) or ():
         if name == "Query" and fnode.name.value in ("_service", "_entities"):
             continue
+        if fnode.name.value in t.fields:
+            duplicates.append(fnode.name.value)
+            continue
         t.fields[fnode.name.value] = _field(name, fnode, block, names, renames)
+    return duplicates
 
 
 def _argument(node: InputValueDefinitionNode, names: _Names, renames: dict[str, str]) -> Argument:
