@@ -116,9 +116,11 @@ class HttpPool:
             self._endpoints[url] = ep
         return ep
 
-    async def post(self, url: str, body: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
+    async def post(
+        self, url: str, body: bytes, extra_headers: bytes = b"", time_limit: float | None = None
+    ) -> tuple[int, bytes]:
         if url.startswith("https:"):
-            return await self._post_tls(url, body, extra_headers)
+            return await self._post_tls(url, body, extra_headers, time_limit)
         ep = self._endpoint(url)
         req = b"".join(
             (
@@ -137,7 +139,7 @@ class HttpPool:
             if conn.closed:
                 continue
             try:
-                return await self._send(ep, conn, req)
+                return await self._send(ep, conn, req, time_limit)
             except SubgraphHTTPError:
                 if conn.body or conn.status:
                     raise
@@ -147,9 +149,11 @@ class HttpPool:
             _, conn = await loop.create_connection(_Conn, ep.host, ep.port)
         except OSError as exc:
             raise SubgraphHTTPError(f"cannot connect to {url}: {exc}") from exc
-        return await self._send(ep, conn, req)
+        return await self._send(ep, conn, req, time_limit)
 
-    async def _send(self, ep: _Endpoint, conn: _Conn, req: bytes) -> tuple[int, bytes]:
+    async def _send(
+        self, ep: _Endpoint, conn: _Conn, req: bytes, time_limit: float | None = None
+    ) -> tuple[int, bytes]:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[tuple[int, bytes]] = loop.create_future()
         conn.waiter = fut
@@ -158,7 +162,7 @@ class HttpPool:
         assert conn.transport is not None
         conn.transport.write(req)
         # A timer that fails the waiter is much cheaper than asyncio.wait_for per request.
-        timer = loop.call_later(self.timeout, _expire, fut)
+        timer = loop.call_later(time_limit or self.timeout, _expire, fut)
         try:
             result = await fut
         except _Expired as exc:
@@ -192,7 +196,9 @@ class HttpPool:
             conn.transport.close()
         return status
 
-    async def _post_tls(self, url: str, body: bytes, extra_headers: bytes) -> tuple[int, bytes]:
+    async def _post_tls(
+        self, url: str, body: bytes, extra_headers: bytes, time_limit: float | None = None
+    ) -> tuple[int, bytes]:
         """TLS subgraphs (not on the hot path of a local deployment) go through httpx."""
         if self._tls is None:
             self._tls = httpx.AsyncClient(timeout=self.timeout)
@@ -202,7 +208,9 @@ class HttpPool:
                 k, v = line.split(":", 1)
                 headers[k.strip().lower()] = v.strip()
         try:
-            r = await self._tls.post(url, content=body, headers=headers)
+            r = await self._tls.post(
+                url, content=body, headers=headers, timeout=time_limit or self.timeout
+            )
         except httpx.HTTPError as exc:
             raise SubgraphHTTPError(f"cannot reach {url}: {exc}") from exc
         return r.status_code, r.content
