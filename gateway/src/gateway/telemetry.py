@@ -1,0 +1,93 @@
+"""Prometheus collectors and OpenTelemetry tracing for the gateway.
+
+Tracing is off unless configured: the executor then holds `tracer = None` and never touches
+the OpenTelemetry API on the hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+REQUESTS = Counter("gateway_requests_total", "GraphQL requests", ["status"])
+LATENCY = Histogram("gateway_request_duration_seconds", "GraphQL request latency", buckets=_BUCKETS)
+OPERATIONS = Counter(
+    "gateway_operation_requests_total", "GraphQL operations by name", ["operation", "status"]
+)
+OPERATION_LATENCY = Histogram(
+    "gateway_operation_duration_seconds",
+    "latency by operation name",
+    ["operation"],
+    buckets=_BUCKETS,
+)
+SUBGRAPH_REQUESTS = Counter(
+    "gateway_subgraph_requests_total", "subgraph fetches", ["subgraph", "outcome"]
+)
+SUBGRAPH_LATENCY = Histogram(
+    "gateway_subgraph_duration_seconds", "subgraph fetch latency", ["subgraph"], buckets=_BUCKETS
+)
+PLAN_CACHE = Counter("gateway_plan_cache_total", "document/plan cache lookups", ["result"])
+REJECTIONS = Counter(
+    "gateway_limit_rejections_total", "requests rejected (or measured) by a limit", ["code", "mode"]
+)
+CIRCUIT_STATE = Gauge(
+    "gateway_circuit_state", "circuit breaker state (0 closed, 1 open, 2 half-open)", ["subgraph"]
+)
+SUPERGRAPH_RELOADS = Counter("gateway_supergraph_reloads_total", "hot reloads", ["result"])
+
+# Operation names are client-chosen: bound the label set.
+MAX_OPERATION_LABELS = 500
+_seen_ops: set[str] = set()
+
+
+def operation_label(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        return "anonymous"
+    if name in _seen_ops:
+        return name
+    if len(_seen_ops) >= MAX_OPERATION_LABELS or len(name) > 100:
+        return "other"
+    _seen_ops.add(name)
+    return name
+
+
+def setup_tracing(kind: str, endpoint: str = "", exporter: Any = None) -> Any:
+    """A tracer for `kind` (`console`, `otlp`) or for a given span exporter (tests: the SDK's
+    in-memory exporter); None when tracing is off."""
+    if kind == "off" and exporter is None:
+        return None
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+    )
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "kopano-gateway"}))
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    elif kind == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    else:  # otlp: the exporter package is an optional extra
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+            OTLPSpanExporter,
+        )
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint or None)))
+    return provider.get_tracer("gateway")
+
+
+def traceparent_header() -> bytes:
+    """`traceparent: ...\\r\\n` for the current span (W3C Trace Context), or b""."""
+    from opentelemetry import trace
+
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return b""
+    return (
+        f"traceparent: 00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}\r\n"
+    ).encode()
