@@ -98,7 +98,9 @@ class _CountingPool(HttpPool):
         super().__init__()
         self.calls = 0
 
-    async def post(self, url: str, body: bytes, extra_headers: bytes = b"") -> tuple[int, bytes]:
+    async def post(
+        self, url: str, body: bytes, extra_headers: bytes = b"", time_limit: float | None = None
+    ) -> tuple[int, bytes]:
         self.calls += 1
         await asyncio.sleep(0.05)
         return 200, b'{"data":{"nodes":[{"__typename":"Film","id":"f1","title":"T"}]}}'
@@ -154,10 +156,10 @@ async def test_identical_inflight_requests_share_one_execution() -> None:
         runs = 0
         original = gw.execute
 
-        async def counting(*args: Any, _orig: Any = original) -> dict[str, Any]:
+        async def counting(*args: Any, _orig: Any = original, **kw: Any) -> dict[str, Any]:
             nonlocal runs
             runs += 1
-            return dict(await _orig(*args))
+            return dict(await _orig(*args, **kw))
 
         gw.execute = counting  # type: ignore[method-assign]
         transport = httpx.ASGITransport(app=GatewayApp(gw))

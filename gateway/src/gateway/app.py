@@ -17,14 +17,21 @@ from urllib.parse import parse_qs
 
 import orjson
 import structlog
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from gateway.executor import Gateway, OperationError
+from gateway import telemetry
+from gateway.executor import Document, Gateway, OperationError
+from gateway.limits import LimitExceeded
+from gateway.persisted import PersistedQueries
 from gateway.planner import PlanningError
+from gateway.ratelimit import RateLimiter
+from gateway.telemetry import LATENCY, REQUESTS
+from kopano.auth import Principal, TokenVerifier
+from kopano.errors import Unauthenticated
 from kopano.logging import get_logger
 
 Scope = MutableMapping[str, Any]
@@ -34,12 +41,6 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = get_logger("gateway")
 
-REQUESTS = Counter("gateway_requests_total", "GraphQL requests", ["status"])
-LATENCY = Histogram(
-    "gateway_request_duration_seconds",
-    "GraphQL request latency",
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-)
 _ok = REQUESTS.labels("ok")
 _err = REQUESTS.labels("error")
 
@@ -56,15 +57,48 @@ _JSON_HEADERS = [(b"content-type", b"application/json")]
 
 
 class GatewayApp:
-    """The ASGI entry point."""
+    """The ASGI entry point.
 
-    def __init__(self, gateway: Gateway, *, explain: bool = True) -> None:
+    Every hardening feature is an optional collaborator; when it is None the request path
+    does not touch it.
+    """
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        *,
+        explain: bool = True,
+        graphiql: bool = True,
+        verifier: TokenVerifier | None = None,
+        rate_limiter: RateLimiter | None = None,
+        persisted: PersistedQueries | None = None,
+        max_body_bytes: int = 0,
+        max_batch: int = 10,
+        limits_measure: bool = False,
+        tracer: Any = None,
+        reload_source: Callable[[], Awaitable[str | None]] | None = None,
+        reload_interval: float = 0.0,
+        gateway_factory: Callable[[str], Gateway] | None = None,
+    ) -> None:
         self.gateway = gateway
         self.allow_explain = explain
+        self.graphiql = graphiql
+        self.verifier = verifier
+        self.rate_limiter = rate_limiter
+        self.persisted = persisted
+        self.max_body_bytes = max_body_bytes
+        self.max_batch = max_batch
+        self.limits_measure = limits_measure
+        self.tracer = tracer
+        self.reload_source = reload_source
+        self.reload_interval = reload_interval
+        self.gateway_factory = gateway_factory
+        self._reload_task: asyncio.Task[None] | None = None
         # Decided once: the access line is skipped entirely when INFO is off.
         self.access_log = logging.getLogger("gateway").isEnabledFor(logging.INFO)
         # (body, credentials) -> (result, serialized result) of a query being executed
         self._inflight: dict[tuple[bytes, bytes], asyncio.Future[tuple[Any, bytes]]] = {}
+        self.in_flight = 0
         self.started = time.time()
         self.starlette = Starlette(
             routes=[
@@ -78,8 +112,58 @@ class GatewayApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.start_reloader()
         yield
+        if self._reload_task is not None:
+            self._reload_task.cancel()
+        # uvicorn has stopped accepting and waited for responses in flight; wait for any
+        # execution still running (a shared in-flight query) before closing connections.
+        for _ in range(100):
+            if not self.in_flight:
+                break
+            await asyncio.sleep(0.05)
         await self.gateway.pool.aclose()
+        if self.rate_limiter is not None:
+            await self.rate_limiter.aclose()
+
+    # -- hot reload ----------------------------------------------------------------------
+
+    def start_reloader(self) -> None:
+        if (
+            self.reload_source is not None
+            and self.reload_interval > 0
+            and self._reload_task is None
+        ):
+            self._reload_task = asyncio.create_task(self._poll())
+
+    async def _poll(self) -> None:
+        assert self.reload_source is not None
+        while True:
+            await asyncio.sleep(self.reload_interval)
+            try:
+                sdl = await self.reload_source()
+            except Exception as exc:
+                log.warning("supergraph source unreadable", error=str(exc))
+                continue
+            if sdl is not None and sdl != self.gateway.supergraph.sdl:
+                self.apply_supergraph(sdl)
+
+    def apply_supergraph(self, sdl: str) -> bool:
+        """Swap in a new supergraph. Requests in flight keep the gateway they started with;
+        an invalid supergraph is refused and the current one stays."""
+        assert self.gateway_factory is not None
+        try:
+            new = self.gateway_factory(sdl)
+        except Exception as exc:
+            telemetry.SUPERGRAPH_RELOADS.labels("refused").inc()
+            log.warning("supergraph refused; keeping the current one", error=str(exc))
+            return False
+        self.gateway = new  # one attribute store: atomic for every later request
+        telemetry.SUPERGRAPH_RELOADS.labels("applied").inc()
+        log.warning("supergraph reloaded", subgraphs=sorted(new.names.values()))
+        return True
+
+    # -- POST /graphql -------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -87,21 +171,38 @@ class GatewayApp:
             and scope["method"] == "POST"
             and scope["path"] in ("/graphql", "/")
         ):
-            await self.graphql_post(scope, receive, send)
+            self.in_flight += 1
+            try:
+                if self.tracer is not None:
+                    with self.tracer.start_as_current_span("graphql request"):
+                        await self.graphql_post(scope, receive, send)
+                else:
+                    await self.graphql_post(scope, receive, send)
+            finally:
+                self.in_flight -= 1
             return
         await self.starlette(scope, receive, send)
 
-    async def graphql_post(self, scope: Scope, receive: Receive, send: Send) -> None:
-        t0 = time.perf_counter()
+    async def _read_body(self, receive: Receive) -> bytes | None:
+        """The body, or None when it is over `max_body_bytes` (reading stops there)."""
         chunks: list[bytes] = []
+        size = 0
+        limit = self.max_body_bytes
         while True:
             msg = await receive()
             body = msg.get("body", b"")
             if body:
                 chunks.append(body)
+                if limit:
+                    size += len(body)
+                    if size > limit:
+                        return None
             if not msg.get("more_body"):
                 break
-        raw = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    async def graphql_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+        t0 = time.perf_counter()
         auth = b""
         explain = False
         request_id = b""
@@ -116,22 +217,97 @@ class GatewayApp:
             explain = True
         if not request_id:
             request_id = uuid.uuid4().hex.encode()
+        headers = [*_JSON_HEADERS, (b"x-request-id", request_id)]
+        gw = self.gateway  # this request runs on this supergraph even if a reload happens
         status = 200
         out: bytes | None = None
-        try:
-            payload = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            payload = None
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
-            result: Any = {
-                "errors": [{"message": "Request body must be a JSON object with a 'query'."}]
-            }
-            status = 400
-        elif explain and self.allow_explain:
-            result = self._explain(payload)
-        elif self.gateway.dedup and self.gateway.is_query(
-            payload["query"], payload.get("operationName")
-        ):
+        payload: Any = None
+        result: Any
+        raw = await self._read_body(receive)
+        principal: Principal | None = None
+        if raw is None:
+            status, result = 413, _reject("REQUEST_TOO_LARGE", "Request body is too large.")
+        elif self.verifier is not None and auth:
+            try:
+                principal = await self.verifier.verify(_bearer(auth))
+            except Unauthenticated as exc:
+                status, result = 401, _reject("UNAUTHENTICATED", str(exc))
+                headers.append((b"www-authenticate", b'Bearer error="invalid_token"'))
+        if status == 200 and self.rate_limiter is not None:
+            client = principal.subject if principal is not None else _client_addr(scope)
+            decision = await self.rate_limiter.hit(client)
+            headers.extend(decision.headers())
+            if not decision.allowed:
+                status, result = 429, _reject("RATE_LIMITED", "Too many requests.")
+        if status == 200:
+            assert raw is not None
+            try:
+                payload = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                payload = None
+            if isinstance(payload, list):
+                status, result = await self._batch(gw, payload, auth, principal, explain)
+            elif not isinstance(payload, dict):
+                result = _reject(
+                    "BAD_REQUEST", "Request body must be a JSON object with a 'query'."
+                )
+                status = 400
+            else:
+                status, result, out = await self._one(gw, payload, raw, auth, principal, explain)
+        if status == 400 and isinstance(result, dict):
+            _count_rejection(result, self.limits_measure)
+        if out is None:
+            out = orjson.dumps(result)
+        (_ok if status == 200 else _err).inc()
+        elapsed = time.perf_counter() - t0
+        LATENCY.observe(elapsed)
+        op_name = payload.get("operationName") if isinstance(payload, dict) else None
+        if gw.metrics:
+            label = telemetry.operation_label(op_name)
+            telemetry.OPERATIONS.labels(label, str(status)).inc()
+            telemetry.OPERATION_LATENCY.labels(label).observe(elapsed)
+        if self.access_log:
+            errors = result.get("errors") if isinstance(result, dict) else None
+            with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
+                log.info(
+                    "graphql request",
+                    operation=op_name,
+                    status=status,
+                    errors=len(errors) if errors else 0,
+                    duration_ms=round(elapsed * 1000, 2),
+                    subgraphs=_subgraphs(gw, payload),
+                    authenticated=principal is not None,
+                )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": out})
+
+    async def _one(
+        self,
+        gw: Gateway,
+        payload: dict[str, Any],
+        raw: bytes,
+        auth: bytes,
+        principal: Principal | None,
+        explain: bool,
+    ) -> tuple[int, Any, bytes | None]:
+        """One operation: (status, result, serialized result when already serialized)."""
+        if self.persisted is not None:
+            try:
+                query = self.persisted.resolve(payload)
+            except LimitExceeded as exc:
+                return exc.status, {"errors": [exc.error()]}, None
+            if query is not payload.get("query"):
+                payload = {**payload, "query": query}
+        elif not isinstance(payload.get("query"), str):
+            return (
+                400,
+                _reject("BAD_REQUEST", "Request body must be a JSON object with a 'query'."),
+                None,
+            )
+        if explain and self.allow_explain:
+            return 200, self._explain(payload), None
+        out: bytes | None = None
+        if gw.dedup and gw.is_query(payload["query"], payload.get("operationName")):
             # Identical query requests (same body and credentials) in flight at the same
             # time share one execution.
             key = (raw, auth)
@@ -140,7 +316,7 @@ class GatewayApp:
                 fut = asyncio.get_running_loop().create_future()
                 self._inflight[key] = fut
                 try:
-                    result = await self._execute(payload, auth)
+                    result = await self._execute(gw, payload, auth, principal)
                     out = orjson.dumps(result)
                     fut.set_result((result, out))
                 except BaseException as exc:
@@ -151,43 +327,48 @@ class GatewayApp:
                     del self._inflight[key]
             else:
                 result, out = await asyncio.shield(fut)
-            if "data" not in result:
-                status = 400
         else:
-            result = await self._execute(payload, auth)
-            if "data" not in result:
-                status = 400
-        if out is None:
-            out = orjson.dumps(result)
-        (_ok if status == 200 else _err).inc()
-        elapsed = time.perf_counter() - t0
-        LATENCY.observe(elapsed)
-        if self.access_log:
-            errors = result.get("errors") if isinstance(result, dict) else None
-            with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
-                log.info(
-                    "graphql request",
-                    operation=payload.get("operationName") if isinstance(payload, dict) else None,
-                    status=status,
-                    errors=len(errors) if errors else 0,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [*_JSON_HEADERS, (b"x-request-id", request_id)],
-            }
-        )
-        await send({"type": "http.response.body", "body": out})
+            result = await self._execute(gw, payload, auth, principal)
+        return (200 if "data" in result else 400), result, out
 
-    def _execute(self, payload: dict[str, Any], auth: bytes) -> Awaitable[dict[str, Any]]:
+    async def _batch(
+        self,
+        gw: Gateway,
+        payloads: list[Any],
+        auth: bytes,
+        principal: Principal | None,
+        explain: bool,
+    ) -> tuple[int, Any]:
+        if not payloads or len(payloads) > self.max_batch:
+            code = "BATCH_TOO_LARGE" if payloads else "BAD_REQUEST"
+            msg = f"A batch may hold at most {self.max_batch} operations."
+            return 400, _reject(code, msg if payloads else "Empty batch.")
+
+        async def one(p: Any) -> Any:
+            if not isinstance(p, dict):
+                return _reject("BAD_REQUEST", "Each batched operation must be a JSON object.")
+            _, res, _ = await self._one(gw, p, orjson.dumps(p), auth, principal, explain)
+            return res
+
+        return 200, list(await asyncio.gather(*(one(p) for p in payloads)))
+
+    def _execute(
+        self, gw: Gateway, payload: dict[str, Any], auth: bytes, principal: Principal | None
+    ) -> Awaitable[dict[str, Any]]:
         variables = payload.get("variables")
-        return self.gateway.execute(
+        if principal is None:
+            return gw.execute(
+                payload["query"],
+                payload.get("operationName"),
+                variables if isinstance(variables, dict) else None,
+                auth,
+            )
+        return gw.execute(
             payload["query"],
             payload.get("operationName"),
             variables if isinstance(variables, dict) else None,
             auth,
+            principal=principal,
         )
 
     def _explain(self, payload: dict[str, Any]) -> Any:
@@ -205,6 +386,8 @@ class GatewayApp:
 
     async def graphql_get(self, request: Request) -> Response:
         if "text/html" in request.headers.get("accept", "") and "query" not in request.query_params:
+            if not self.graphiql:
+                return JSONResponse({"errors": [{"message": "GraphiQL is disabled"}]}, 404)
             return HTMLResponse(GRAPHIQL)
         qs = parse_qs(request.url.query)
         query = (qs.get("query") or [""])[0]
@@ -218,8 +401,9 @@ class GatewayApp:
                 variables = orjson.loads(qs["variables"][0])
             except orjson.JSONDecodeError:
                 return JSONResponse({"errors": [{"message": "Invalid variables"}]}, status_code=400)
+        gw = self.gateway
         try:
-            doc = self.gateway.document(query, op_name)
+            doc = gw.document(query, op_name)
             if doc.operation.operation.value != "query":
                 return JSONResponse(
                     {"errors": [{"message": "Only queries are allowed over GET"}]},
@@ -237,8 +421,22 @@ class GatewayApp:
                 media_type="application/json",
             )
         auth = request.headers.get("authorization", "").encode()
-        result = await self.gateway.execute(query, op_name, variables, auth)
-        return Response(orjson.dumps(result), media_type="application/json")
+        principal: Principal | None = None
+        if self.verifier is not None and auth:
+            try:
+                principal = await self.verifier.verify(_bearer(auth))
+            except Unauthenticated as exc:
+                return JSONResponse(
+                    _reject("UNAUTHENTICATED", str(exc)),
+                    status_code=401,
+                    headers={"www-authenticate": 'Bearer error="invalid_token"'},
+                )
+        result = await gw.execute(query, op_name, variables, auth, principal=principal)
+        return Response(
+            orjson.dumps(result),
+            status_code=200 if "data" in result else 400,
+            media_type="application/json",
+        )
 
     async def healthz(self, request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -254,9 +452,8 @@ class GatewayApp:
             except Exception as exc:
                 checks[name] = f"unreachable: {exc}"
 
-        await asyncio.gather(
-            *(check(self.gateway.names[g], u) for g, u in self.gateway.urls.items())
-        )
+        gw = self.gateway
+        await asyncio.gather(*(check(gw.names[g], u) for g, u in gw.urls.items()))
         ok = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "supergraph": "loaded", "subgraphs": checks},
@@ -265,3 +462,49 @@ class GatewayApp:
 
     async def metrics(self, request: Request) -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+def _reject(code: str, message: str) -> dict[str, Any]:
+    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+
+
+def _bearer(auth: bytes) -> str:
+    scheme, _, token = auth.decode("latin-1").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("expected 'Authorization: Bearer <token>'")
+    return token.strip()
+
+
+def _client_addr(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def _count_rejection(result: dict[str, Any], measure: bool) -> None:
+    errors = result.get("errors")
+    if isinstance(errors, list) and errors and "data" not in result:
+        code = (errors[0].get("extensions") or {}).get("code")
+        if code in _REJECTION_CODES:
+            telemetry.REJECTIONS.labels(code, "enforce").inc()
+
+
+# Rejections counted here; the per-document limits are counted where they are checked.
+_REJECTION_CODES = frozenset(
+    {"REQUEST_TOO_LARGE", "TOO_MANY_TOKENS", "BATCH_TOO_LARGE", "PERSISTED_QUERY_NOT_IN_LIST"}
+)
+
+
+def _subgraphs(gw: Gateway, payload: Any) -> list[str]:
+    """Subgraphs the cached plan touches (for the access log only)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return []
+    doc = gw.documents.get((payload["query"], payload.get("operationName")))
+    if not isinstance(doc, Document):
+        return []
+    graphs: set[str] = set()
+    for p in doc.prepared.values():
+        for stage in p.plan.stages:
+            for level in stage:
+                for u in level:
+                    graphs.add(gw.names[u.graph])
+    return sorted(graphs)

@@ -9,8 +9,9 @@ propagation).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +39,17 @@ from graphql import (
 from graphql.execution.values import get_variable_values
 from graphql.language import VariableNode
 
+from gateway import telemetry
+from gateway.authz import (
+    Coordinate,
+    Guard,
+    PolicyEvaluator,
+    Requirement,
+    RolePolicies,
+    guard_for,
+    protected_coordinates,
+    strip_fields,
+)
 from gateway.complete import (
     BUBBLE,
     ENUM,
@@ -52,6 +64,7 @@ from gateway.complete import (
     TypeWrap,
 )
 from gateway.http import HttpPool, SubgraphHTTPError
+from gateway.limits import Analyzer, LimitExceeded, Stats, count_tokens
 from gateway.planner import (
     INTROSPECTION_ROOT_FIELDS,
     Batch,
@@ -62,7 +75,9 @@ from gateway.planner import (
     build_representation,
     rename_keys,
 )
+from gateway.resilience import CircuitBreaker
 from gateway.supergraph import Supergraph
+from kopano.auth import Principal
 from kopano.logging import get_logger
 
 
@@ -108,12 +123,29 @@ def _err(e: GraphQLError) -> dict[str, Any]:
 class Document:
     """A parsed, validated client document; plans cached per (operation, conditions)."""
 
-    __slots__ = ("cond_vars", "document", "fragments", "gateway", "operation", "prepared")
+    __slots__ = (
+        "cond_vars",
+        "document",
+        "fragments",
+        "gateway",
+        "guard",
+        "operation",
+        "prepared",
+        "shape_source",
+        "stats",
+        "variants",
+    )
 
     def __init__(self, gateway: Gateway, query: str, operation_name: str | None) -> None:
         self.gateway = gateway
+        max_tokens = gateway.max_tokens
+        if max_tokens and count_tokens(query, max_tokens) > max_tokens:
+            # Counted before parsing: a huge document never reaches the parser.
+            raise OperationError(
+                [LimitExceeded("TOO_MANY_TOKENS", f"Query exceeds {max_tokens} tokens.").error()]
+            )
         try:
-            doc = parse(query)
+            doc = parse(query, max_tokens=max_tokens or None)
         except GraphQLError as e:
             raise OperationError([_err(e)]) from e
         errs = validate(gateway.schema, doc)
@@ -137,6 +169,33 @@ class Document:
         }
         self.cond_vars = self._condition_variables()
         self.prepared: dict[tuple[Any, ...], Prepared] = {}
+        # the original operation and fragments, when this is a variant with fields removed
+        self.shape_source: tuple[OperationDefinitionNode, dict[str, Any]] | None = None
+        self.guard: Guard | None = guard_for(
+            gateway.schema, self.operation, self.fragments, gateway.protected
+        )
+        self.stats: Stats | None = None
+        self.variants: dict[frozenset[Coordinate], Document] = {}
+
+    def variant(self, denied: frozenset[Coordinate]) -> Document:
+        """This document without the denied fields (planned without them; the response
+        shape keeps them, so they read as null)."""
+        v = self.variants.get(denied)
+        if v is None:
+            v = object.__new__(Document)
+            op, frags = strip_fields(self.gateway.schema, self.operation, self.fragments, denied)
+            v.gateway = self.gateway
+            v.document = self.document
+            v.operation = op
+            v.fragments = frags
+            v.cond_vars = self.cond_vars
+            v.prepared = {}
+            v.shape_source = (self.operation, self.fragments)
+            v.guard = None
+            v.stats = self.stats
+            v.variants = {}
+            self.variants[denied] = v
+        return v
 
     def _condition_variables(self) -> tuple[str, ...]:
         names: set[str] = set()
@@ -181,7 +240,12 @@ class Document:
         op_kind = self.operation.operation.value
         root_type = self.gateway.schema.get_root_type(self.operation.operation)
         assert root_type is not None
-        shape = self._shape(planner, root_type, self.operation.selection_set.selections)
+        if self.shape_source is None:
+            shape = self._shape(planner, root_type, self.operation.selection_set.selections)
+        else:
+            sop, sfrags = self.shape_source
+            shaper = Planner(sg, sop, sfrags, conditions)
+            shape = self._shape(shaper, root_type, sop.selection_set.selections)
         complete = Compiler(self.gateway.hidden).compile(shape)
         intro = None
         root_fields = planner.collect(root_type.name, self.operation.selection_set.selections)
@@ -257,6 +321,24 @@ class Document:
 
 
 log = get_logger("gateway.executor")
+
+# Codes whose messages the services write for clients (kopano.errors): shown when masking.
+SAFE_CODES = frozenset(
+    {
+        "BAD_USER_INPUT",
+        "UNAUTHENTICATED",
+        "FORBIDDEN",
+        "NOT_FOUND",
+        "CONFLICT",
+        "GRAPHQL_VALIDATION_FAILED",
+        "GRAPHQL_PARSE_FAILED",
+    }
+)
+
+
+class _Retryable(SubgraphHTTPError):
+    """A gateway-side transient answer (502/503/504)."""
+
 
 # -- merging ---------------------------------------------------------------------------------
 
@@ -362,6 +444,19 @@ class Gateway:
         dedup: bool = True,
         cache_size: int = 2048,
         pool: HttpPool | None = None,
+        max_tokens: int = 15_000,
+        limits: Mapping[str, int] | None = None,
+        limits_mode: str = "enforce",
+        authz: str = "enforce",
+        policies: PolicyEvaluator | Mapping[str, Sequence[str]] | None = None,
+        gateway_token: str = "",
+        mask_errors: bool = False,
+        introspection: bool = True,
+        timeouts: Mapping[str, float] | None = None,
+        retries: int = 0,
+        breaker: tuple[int, float] | None = None,
+        metrics: bool = True,
+        tracer: Any = None,
     ) -> None:
         self.supergraph = supergraph
         self.schema: GraphQLSchema = supergraph.api_schema
@@ -375,14 +470,45 @@ class Gateway:
         self.names = {g.name: g.subgraph for g in supergraph.graphs.values()}
         self.hidden = frozenset(n for n, t in supergraph.types.items() if t.inaccessible)
         self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future[tuple[int, bytes]]] = {}
+        self.max_tokens = max_tokens
+        # limit name (depth, aliases, root_fields, cost) -> maximum; only the ones set
+        self.limits = {k: v for k, v in (limits or {}).items() if v}
+        self.limits_measure = limits_mode == "measure"
+        self.analyzer = Analyzer(self.schema, supergraph) if self.limits else None
+        self.authz = authz
+        self.protected: dict[Coordinate, Requirement] = (
+            protected_coordinates(supergraph, self.schema) if authz != "off" else {}
+        )
+        if policies is None or isinstance(policies, Mapping):
+            self.policy: PolicyEvaluator = RolePolicies(policies or {})
+        else:
+            self.policy = policies
+        # Sent on every subgraph fetch: subgraphs accept `_entities` only with it.
+        self.static_headers = (
+            b"X-Kopano-Gateway-Token: " + gateway_token.encode() + b"\r\n" if gateway_token else b""
+        )
+        self.mask_errors = mask_errors
+        self.introspection = introspection
+        by_name = {g.subgraph: g.name for g in supergraph.graphs.values()}
+        self.timeouts = {by_name[n]: t for n, t in (timeouts or {}).items() if n in by_name}
+        self.retries = retries
+        self.breakers: dict[str, CircuitBreaker] = {}
+        if breaker is not None and breaker[0] > 0:
+            self.breakers = {g: CircuitBreaker(*breaker) for g in self.urls}
+        self.metrics = metrics
+        self.tracer = tracer
 
     def document(self, query: str, operation_name: str | None) -> Document:
         key = (query, operation_name)
         doc = self.documents.get(key)
         if doc is None:
+            if self.metrics:
+                telemetry.PLAN_CACHE.labels("miss").inc()
             try:
                 doc = Document(self, query, operation_name)
             except OperationError as e:
+                if len(query) > 10_000:
+                    raise  # never keep large rejected documents around
                 doc = e
             self.documents[key] = doc
             if len(self.documents) > self.cache_size:
@@ -404,25 +530,52 @@ class Gateway:
         operation_name: str | None,
         variables: dict[str, Any] | None,
         auth: bytes = b"",
+        *,
+        principal: Principal | None = None,
+        extra: bytes | None = None,
     ) -> dict[str, Any]:
         """Run one operation; returns the GraphQL response dict."""
+        errors: list[dict[str, Any]] = []
         try:
             doc = self.document(query, operation_name)
             variables = variables or {}
+            if self.analyzer is not None:
+                self.check_limits(doc, variables)
+            if doc.guard is not None:
+                denied = doc.guard.denied(principal, self.policy)
+                if denied:
+                    if self.authz == "enforce":
+                        errors.extend(doc.guard.errors(denied))
+                        doc = doc.variant(frozenset(denied))
+                    else:
+                        log.warning("authz would deny", fields=sorted(".".join(c) for c in denied))
             prepared = doc.prepare(variables)
         except OperationError as e:
             return {"errors": e.errors}
+        except LimitExceeded as e:
+            return {"errors": [e.error()]}
         except PlanningError as e:
             return {"errors": [{"message": str(e)}], "data": None}
+        if prepared.introspection is not None and not self.introspection:
+            return {
+                "errors": [
+                    {
+                        "message": "Introspection is disabled.",
+                        "extensions": {"code": "INTROSPECTION_DISABLED"},
+                    }
+                ]
+            }
         if prepared.has_variables:
             coerced = get_variable_values(
                 self.schema, prepared.operation.variable_definitions or (), variables
             )
             if isinstance(coerced, list):
                 return {"errors": [_err(e) for e in coerced]}
-        errors: list[dict[str, Any]] = []
         data: dict[str, Any] = {}
-        extra = b"Authorization: " + auth + b"\r\n" if auth else b""
+        if extra is None:
+            extra = self.static_headers
+            if auth:
+                extra += b"Authorization: " + auth + b"\r\n"
         for stage in prepared.plan.stages:
             for level in stage:
                 if len(level) == 1:
@@ -453,10 +606,94 @@ class Gateway:
         out["data"] = None if completed is BUBBLE else completed
         return out
 
-    async def _post(self, graph: str, body: bytes, extra: bytes, dedup: bool) -> Any:
+    _LIMIT_CODES = {
+        "depth": ("QUERY_TOO_DEEP", "Query depth {} exceeds the maximum of {}."),
+        "aliases": ("TOO_MANY_ALIASES", "Query uses {} aliases; the maximum is {}."),
+        "root_fields": ("TOO_MANY_ROOT_FIELDS", "Query selects {} root fields; the maximum is {}."),
+        "cost": ("QUERY_TOO_COMPLEX", "Query cost {} exceeds the maximum of {}."),
+    }
+
+    def check_limits(self, doc: Document, variables: dict[str, Any]) -> None:
+        """Raises LimitExceeded (enforce mode) for the first limit the operation is over."""
+        assert self.analyzer is not None
+        stats = doc.stats
+        if stats is None:
+            stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+            doc.stats = stats
+        elif stats.cost_vars and "cost" in self.limits:
+            stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+        for name, maximum in self.limits.items():
+            value = getattr(stats, name)
+            if value > maximum:
+                code, msg = self._LIMIT_CODES[name]
+                mode = "measure" if self.limits_measure else "enforce"
+                if self.metrics:
+                    telemetry.REJECTIONS.labels(code, mode).inc()
+                if self.limits_measure:
+                    log.warning("limit exceeded (measure only)", code=code, value=value)
+                    continue
+                raise LimitExceeded(code, msg.format(value, maximum))
+
+    async def _post(
+        self, graph: str, body: bytes, extra: bytes, dedup: bool, idempotent: bool = False
+    ) -> Any:
+        if self.tracer is None and not self.metrics and not self.breakers and not self.retries:
+            return await self._post_raw(graph, body, extra, dedup)
+        t0 = time.perf_counter()
+        name = self.names[graph]
+        breaker = self.breakers.get(graph)
+        if breaker is not None and not breaker.allow():
+            if self.metrics:
+                telemetry.SUBGRAPH_REQUESTS.labels(name, "circuit_open").inc()
+            raise SubgraphHTTPError("circuit open")
+        outcome = "ok"
+        try:
+            if self.tracer is not None:
+                with self.tracer.start_as_current_span(
+                    "subgraph fetch", attributes={"graphql.subgraph": name}
+                ):
+                    extra = extra + telemetry.traceparent_header()
+                    resp = await self._post_retrying(graph, body, extra, dedup, idempotent)
+            else:
+                resp = await self._post_retrying(graph, body, extra, dedup, idempotent)
+        except SubgraphHTTPError:
+            outcome = "error"
+            if breaker is not None:
+                breaker.failure()
+                telemetry.CIRCUIT_STATE.labels(name).set(breaker.state)
+            raise
+        finally:
+            if self.metrics:
+                telemetry.SUBGRAPH_REQUESTS.labels(name, outcome).inc()
+                telemetry.SUBGRAPH_LATENCY.labels(name).observe(time.perf_counter() - t0)
+        if breaker is not None and breaker.state != 0:
+            breaker.success()
+            telemetry.CIRCUIT_STATE.labels(name).set(breaker.state)
+        elif breaker is not None:
+            breaker.streak = 0
+        return resp
+
+    async def _post_retrying(
+        self, graph: str, body: bytes, extra: bytes, dedup: bool, idempotent: bool
+    ) -> Any:
+        # Only queries are retried: a mutation may have taken effect before the failure.
+        attempts = 1 + (self.retries if idempotent else 0)
+        for attempt in range(attempts):
+            try:
+                return await self._post_raw(graph, body, extra, dedup)
+            except _Retryable as exc:
+                if attempt + 1 >= attempts:
+                    raise SubgraphHTTPError(str(exc)) from None
+            except SubgraphHTTPError:
+                if attempt + 1 >= attempts:
+                    raise
+        raise SubgraphHTTPError("unreachable")  # pragma: no cover
+
+    async def _post_raw(self, graph: str, body: bytes, extra: bytes, dedup: bool) -> Any:
         url = self.urls[graph]
+        timeout = self.timeouts.get(graph)
         if not dedup:
-            status, raw = await self.pool.post(url, body, extra)
+            status, raw = await self.pool.post(url, body, extra, timeout)
         else:
             key = (url, body, extra)
             fut = self._inflight.get(key)
@@ -466,7 +703,7 @@ class Gateway:
                 fut = asyncio.get_running_loop().create_future()
                 self._inflight[key] = fut
                 try:
-                    status, raw = await self.pool.post(url, body, extra)
+                    status, raw = await self.pool.post(url, body, extra, timeout)
                     fut.set_result((status, raw))
                 except BaseException as exc:
                     fut.set_exception(exc)
@@ -474,6 +711,8 @@ class Gateway:
                     raise
                 finally:
                     del self._inflight[key]
+        if status in (502, 503, 504):
+            raise _Retryable(f"subgraph answered HTTP {status}")
         try:
             return orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -506,7 +745,7 @@ class Gateway:
             vs = {v: variables[v] for v in f.variables if v in variables}
             body = orjson.dumps({"query": f.query, "variables": vs} if vs else {"query": f.query})
             try:
-                resp = await self._post(f.graph, body, extra, dedup)
+                resp = await self._post(f.graph, body, extra, dedup, op_kind == "query")
             except SubgraphHTTPError as e:
                 errors.append(self._fetch_error(f, str(e)))
                 return
@@ -527,7 +766,7 @@ class Gateway:
         vs["representations"] = reps
         body = orjson.dumps({"query": f.query, "variables": vs})
         try:
-            resp = await self._post(f.graph, body, extra, dedup)
+            resp = await self._post(f.graph, body, extra, dedup, op_kind == "query")
         except SubgraphHTTPError as e:
             errors.append(self._fetch_error(f, str(e)))
             return
@@ -562,7 +801,8 @@ class Gateway:
             vs[f"r{i}"] = reps
         body = orjson.dumps({"query": b.query, "variables": vs})
         try:
-            resp = await self._post(b.graph, body, extra, self.dedup and op_kind == "query")
+            q = op_kind == "query"
+            resp = await self._post(b.graph, body, extra, self.dedup and q, q)
         except SubgraphHTTPError as e:
             errors.append(self._fetch_error(b.fetches[0], str(e)))
             return
@@ -654,10 +894,13 @@ class Gateway:
                         merge_entity(t, ent)
 
     def _fetch_error(self, f: Fetch, message: str) -> dict[str, Any]:
-        log.warning("subgraph fetch failed", subgraph=self.names[f.graph], error=message)
+        name = self.names[f.graph]
+        log.warning("subgraph fetch failed", subgraph=name, error=message)
+        # The detail (URL, host, socket error) stays in the log.
         return {
-            "message": message,
-            "extensions": {"code": "SUBGRAPH_FETCH_ERROR", "serviceName": self.names[f.graph]},
+            "message": f"Subgraph '{name}' is unavailable.",
+            "path": list(f.path) if f.path else list(f.tree.fields)[:1],
+            "extensions": {"code": "SUBGRAPH_FETCH_ERROR", "serviceName": name},
         }
 
     def _subgraph_error(
@@ -670,6 +913,14 @@ class Gateway:
         if not isinstance(e, dict):
             return {"message": str(e)}
         out: dict[str, Any] = {"message": e.get("message", "subgraph error")}
+        if self.mask_errors:
+            code = (e.get("extensions") or {}).get("code")
+            if code not in SAFE_CODES:
+                log.warning("subgraph error masked", subgraph=self.names[f.graph], error=e)
+                e = {"path": e.get("path"), "extensions": {"code": "INTERNAL"}}
+                out["message"] = "Internal error in a subgraph."
+            else:
+                e = {"path": e.get("path"), "extensions": {"code": code}}
         path = e.get("path")
         if isinstance(path, list):
             if entity_ctx is not None and len(path) >= 2 and path[0] == field:
