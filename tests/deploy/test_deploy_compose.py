@@ -28,7 +28,7 @@ def own_dockerfile(service_name: str) -> str:
 
 
 # Services and their one-shot migration steps.
-MIGRATED = ["members", "content", "payments"]
+MIGRATED = ["members", "content", "opportunities", "payments"]
 OWN = [*MIGRATED, *(f"{name}-migrate" for name in MIGRATED), "payments-sandbox", "gateway"]
 # Variables compose must be given: the secrets, never defaulted in the file.
 SECRET_VARIABLES = {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN", "PAYMENTS_WEBHOOK_SECRET"}
@@ -36,6 +36,7 @@ SECRET_VARIABLES = {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN", "PAYMENTS
 SECRETS = {
     "members": {"MEMBERS_SIGNING_KEY_PEM", "KOPANO_GATEWAY_TOKEN"},
     "content": {"KOPANO_GATEWAY_TOKEN"},
+    "opportunities": {"KOPANO_GATEWAY_TOKEN"},
     "payments": {"PAYMENTS_WEBHOOK_SECRET", "KOPANO_GATEWAY_TOKEN"},
     "payments-sandbox": {"PAYMENTS_SANDBOX_WEBHOOK_SECRET", "KOPANO_GATEWAY_TOKEN"},
     "gateway": {"KOPANO_GATEWAY_TOKEN"},
@@ -116,7 +117,13 @@ def test_every_long_running_service_has_a_healthcheck(services: dict[str, dict[s
 
 
 @pytest.mark.parametrize(
-    ("name", "datastore"), [("members", "postgres"), ("content", "mongo"), ("payments", "postgres")]
+    ("name", "datastore"),
+    [
+        ("members", "postgres"),
+        ("content", "mongo"),
+        ("opportunities", "postgres"),
+        ("payments", "postgres"),
+    ],
 )
 def test_migrations_run_once_before_the_service(
     services: dict[str, dict[str, Any]], name: str, datastore: str
@@ -148,7 +155,7 @@ def test_each_postgres_service_has_its_own_database(services: dict[str, dict[str
         if target.startswith("/docker-entrypoint-initdb.d/"):
             sql = (REPO / source).read_text()
             created |= set(re.findall(r"CREATE DATABASE (\w+);", sql))
-    for name in ("members", "payments"):
+    for name in ("members", "opportunities", "payments"):
         url = services[name]["environment"][f"{name.upper()}_DATABASE_URL"]
         assert url.startswith("postgresql+asyncpg://")
         assert url.rpartition("/")[2] in created

@@ -509,7 +509,7 @@ def _runtime_environment(component: Component, image: Replayed) -> dict[str, str
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("name", ["members", "content", "payments"])
+@pytest.mark.parametrize("name", ["members", "content", "opportunities", "payments"])
 def test_service_image_migrates_and_serves_in_prod_mode(
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
@@ -552,6 +552,8 @@ def test_service_image_migrates_and_serves_in_prod_mode(
         )
         env["MEMBERS_DATABASE_URL"] = request.getfixturevalue("fresh_database_url")
         env["MEMBERS_SIGNING_KEY_PEM"] = key.decode()
+    elif name == "opportunities":
+        env["OPPORTUNITIES_DATABASE_URL"] = request.getfixturevalue("fresh_database_url")
     elif name == "payments":
         env["PAYMENTS_DATABASE_URL"] = request.getfixturevalue("fresh_database_url")
         env["PAYMENTS_WEBHOOK_SECRET"] = "an-hmac-key"

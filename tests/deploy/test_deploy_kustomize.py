@@ -26,8 +26,8 @@ from deploy_support import (
 KUBERNETES_VERSION = "1.33.0"
 TARGETS = ["base", *OVERLAYS]
 # Services with a `migrate` command, run as a Job before they serve.
-MIGRATED = ["members", "content", "payments"]
-SUBGRAPHS = ["members", "content", "payments"]
+MIGRATED = ["members", "content", "opportunities", "payments"]
+SUBGRAPHS = ["members", "content", "opportunities", "payments"]
 PINNED_TAG = re.compile(r"^(\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?)$")
 
 

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from content.settings import ContentSettings
 from kopano.settings import BaseServiceSettings, MissingSecretsError
 from members.settings import MembersSettings
+from opportunities.settings import OpportunitiesSettings
 from payments.sandbox.app import SandboxSettings
 from payments.settings import PaymentsSettings
 
@@ -28,6 +29,9 @@ SECRET_KEYS = {
     "content-secrets": {
         "CONTENT_MONGODB_URL": "mongodb://content:pw@mongo.internal:27017/?replicaSet=rs0",
     },
+    "opportunities-secrets": {
+        "OPPORTUNITIES_DATABASE_URL": "postgresql+asyncpg://opp:pw@db.internal:5432/opportunities",
+    },
     "payments-secrets": {
         "PAYMENTS_DATABASE_URL": "postgresql+asyncpg://payments:pw@db.internal:5432/payments",
         "PAYMENTS_WEBHOOK_SECRET": "an-hmac-key",
@@ -37,6 +41,7 @@ SECRET_KEYS = {
 SETTINGS: dict[str, type[BaseServiceSettings]] = {
     "members": MembersSettings,
     "content": ContentSettings,
+    "opportunities": OpportunitiesSettings,
     "payments": PaymentsSettings,
     "payments-sandbox": SandboxSettings,
 }
@@ -88,6 +93,9 @@ WORKLOADS = [
     ("dev", "Deployment", "content"),
     ("prod", "Deployment", "content"),
     ("prod", "Job", "content"),
+    ("dev", "Deployment", "opportunities"),
+    ("prod", "Deployment", "opportunities"),
+    ("prod", "Job", "opportunities"),
     ("dev", "Deployment", "payments"),
     ("prod", "Deployment", "payments"),
     ("prod", "Job", "payments"),
@@ -121,6 +129,11 @@ def test_each_service_accepts_its_kubernetes_environment(
         assert settings.signing_key_pem is not None
     if name == "content":
         assert settings.mongodb_url == SECRET_KEYS["content-secrets"]["CONTENT_MONGODB_URL"]
+    if name == "opportunities":
+        assert (
+            settings.database_url
+            == (SECRET_KEYS["opportunities-secrets"]["OPPORTUNITIES_DATABASE_URL"])
+        )
     if name == "payments":
         assert settings.database_url == SECRET_KEYS["payments-secrets"]["PAYMENTS_DATABASE_URL"]
         assert settings.webhook_key() == b"an-hmac-key"
@@ -157,6 +170,8 @@ def test_payments_refuses_prod_without_the_webhook_secret(
         ("members-migrate", "members"),
         ("content", "content"),
         ("content-migrate", "content"),
+        ("opportunities", "opportunities"),
+        ("opportunities-migrate", "opportunities"),
         ("payments", "payments"),
         ("payments-migrate", "payments"),
         ("payments-sandbox", "payments-sandbox"),
@@ -175,7 +190,7 @@ def test_each_service_accepts_its_compose_environment(
     assert settings.gateway_token.get_secret_value() == "token"
     if name != "payments-sandbox":
         assert settings.environment == "prod"
-    if name in {"members", "payments"}:
+    if name in {"members", "opportunities", "payments"}:
         assert settings.database_url.startswith("postgresql+asyncpg://kopano:")
         assert settings.database_url.endswith(f"@postgres:5432/{name}")
     if name == "content":
