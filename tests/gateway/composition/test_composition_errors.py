@@ -268,7 +268,7 @@ def test_valid_override_composes() -> None:
         ),
         (
             H + "type Query { a: Int }\nextend type Query { a: Int }",
-            '[a] Field "Query.a" can only be defined once.',
+            "[a] Field a already exists on Query",
         ),
         (
             H + "type Query { a(c: Color = PURPLE): Int }\nenum Color { RED }",

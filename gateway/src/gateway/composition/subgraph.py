@@ -419,7 +419,7 @@ def read_subgraph(source: SubgraphSource) -> tuple[Subgraph, list[CompositionIss
                 issues.append(
                     CompositionIssue(
                         "INVALID_GRAPHQL",
-                        f'[{source.name}] Field "{name}.{field_name}" can only be defined once.',
+                        f"[{source.name}] Field {field_name} already exists on {name}",
                     )
                 )
 
