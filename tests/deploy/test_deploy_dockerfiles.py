@@ -304,6 +304,7 @@ def test_dockerignore_is_an_allow_list() -> None:
         "tests/conftest.py",
         "services/members/src/members/__pycache__/x.pyc",
         "docs/events/a.json",
+        "services/members/bench/bench_members.py",
     ):
         assert not _in_build_context(dropped), dropped
 
