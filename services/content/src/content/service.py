@@ -307,29 +307,32 @@ class ContentService:
             f"lang:{flt.language.value}" if flt.language else None,
         ]
         lane = next((name for name in lanes if name), ALL)
+        want = first + 1
+        span = want + 4  # a few spare numbers: hidden and archived posts leave gaps
+        upper: int | None
         if after is None:
-            upper = await self.lanes.top(lane)
+            upper, lower = None, max(1, await self.lanes.top(lane) - span + 1)
         else:
             cursor_lane, seq = _lane_cursor(after)
             if cursor_lane != lane:
                 raise InvalidInput("This cursor belongs to another feed.", field="after")
             upper = seq - 1
-        want = first + 1
+            lower = max(1, upper - span + 1)
         found: list[tuple[Post, str]] = []
-        span = want + 4  # a few spare numbers: hidden and archived posts leave gaps
         for _ in range(40):
-            if upper < 1 or len(found) >= want:
+            if (upper is not None and upper < 1) or len(found) >= want:
                 break
-            entries = await self.lanes.below(lane, upper, span)
-            posts = await self.posts_by_ids(uuid.UUID(e["postId"]) for e in entries)
-            for entry in entries:
-                post = posts.get(uuid.UUID(entry["postId"]))
+            for key, doc in await self.lanes.window(lane, lower, upper):
+                post = doc_to_post(doc) if doc is not None else None
                 if post is not None and is_live(post) and _matches(post, flt):
-                    found.append((post, entry["_id"]))
+                    found.append((post, key))
                     if len(found) >= want:
                         break
-            upper -= span
+            if lower <= 1:
+                break
             span *= 2
+            upper = lower - 1
+            lower = max(1, upper - span + 1)
         page = found[:first]
         return Page([post for post, _ in page], len(found) > first, [key for _, key in page])
 

@@ -6,7 +6,7 @@ A lane is one feed (`all`, `kind:NEWS_LESOTHO`, `tag:maseru`, `lang:st`, `org:<i
 for good, so a post hidden and restored returns to its place. An entry document
 `<lane>|<seq, zero-padded>` exists while the post is visible.
 
-A page is then a short `_id` range just below the cursor's number — a bounded index range
+A page is then a short range of the indexed `k` (= `_id`) just below the cursor's number — a bounded index range
 whatever the engine, and whatever the depth in the feed: the cost of a page does not grow
 with the size of the feed, even on servers that read a whole index range before applying
 a limit.
@@ -54,6 +54,7 @@ class FeedLanes:
     def __init__(self, entries: AsyncCollection[Doc], counters: AsyncCollection[Doc]) -> None:
         self.entries = entries
         self.counters = counters
+        self._tops: dict[str, int] = {}
 
     async def _next(self, lane: str, session: AsyncClientSession | None) -> int:
         doc = await self.counters.find_one_and_update(
@@ -85,28 +86,43 @@ class FeedLanes:
             eid = entry_id(lane, seqs[lane])
             await self.entries.update_one(
                 {"_id": eid},
-                {"$set": {"lane": lane, "seq": seqs[lane], "postId": post_id}},
+                {"$set": {"k": eid, "postId": post_id}},
                 upsert=True,
                 session=session,
             )
         return seqs
 
     async def top(self, lane: str) -> int:
-        doc = await self.counters.find_one({"_id": lane})
-        return int(doc["seq"]) if doc else 0
+        """The lane's highest number (cached per process: a first page reads from a
+        little below it with no upper bound, so posts published since are still found)."""
+        if lane not in self._tops:
+            doc = await self.counters.find_one({"_id": lane})
+            self._tops[lane] = int(doc["seq"]) if doc else 0
+        return self._tops[lane]
 
-    async def below(self, lane: str, upper: int, count: int) -> list[Doc]:
-        """Entries of `lane` with numbers in (upper - count, upper], highest first."""
-        lower = max(1, upper - count + 1)
-        cursor = self.entries.find(
-            {"_id": {"$gte": entry_id(lane, lower), "$lte": entry_id(lane, upper)}},
-            {"postId": 1},
-        ).sort("_id", -1)
-        docs: list[Doc] = await cursor.to_list()
-        return docs
+    async def window(
+        self, lane: str, lower: int, upper: int | None
+    ) -> list[tuple[str, Doc | None]]:
+        """Entries of `lane` numbered from `lower` up to `upper` (None: no limit), highest
+        first, each with its post — one round trip."""
+        bounds: Doc = {"$gte": entry_id(lane, lower)}
+        if upper is not None:
+            bounds["$lte"] = entry_id(lane, upper)
+        else:
+            bounds["$lt"] = f"{lane}|~"
+        lookup = {"from": "posts", "localField": "postId", "foreignField": "_id", "as": "post"}
+        cursor = await self.entries.aggregate(
+            [{"$match": {"k": bounds}}, {"$sort": {"k": -1}}, {"$lookup": lookup}]
+        )
+        found = [(d["k"], d["post"][0] if d["post"] else None) async for d in cursor]
+        if upper is None and found:
+            seq = split_entry_id(found[0][0])[1]
+            if seq > self._tops.get(lane, 0):
+                self._tops[lane] = seq
+        return found
 
     async def drop_lanes(self, lanes: Iterable[str], session: AsyncClientSession) -> None:
         for lane in lanes:
             await self.entries.delete_many(
-                {"_id": {"$gte": f"{lane}|", "$lt": f"{lane}|~"}}, session=session
+                {"k": {"$gte": f"{lane}|", "$lt": f"{lane}|~"}}, session=session
             )

@@ -96,7 +96,11 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     "organisations": [],
     # Feed lanes (see `feed_lanes`): entries keyed `<lane>|<seq>`, found by post to move them.
-    "feed_entries": [IndexModel([("postId", ASC)], name="entries_by_post")],
+    # (`k` repeats `_id` in a secondary index: some servers scan `_id` ranges in full.)
+    "feed_entries": [
+        IndexModel([("k", ASC)], name="lane_order", unique=True),
+        IndexModel([("postId", ASC)], name="entries_by_post"),
+    ],
     "feed_counters": [],
     "inbox": [],
 }

@@ -1,0 +1,219 @@
+"""Feed query latency of the content service at 100k posts (a benchmark, not a test).
+
+Loads N published posts (default 100,000) into a MongoDB-protocol server — an embedded
+secantusdb on a free port unless ``--mongodb-url`` is given — creates the service's
+indexes, then times the service's feed use case (the same code the GraphQL resolvers
+call) for: the first page of the whole feed, a cursor page deep in the feed (~90% of the
+way down), the first page by kind / tag / language / author, and a search. Prints p50 /
+p99 per query. Target: p99 under 20 ms for a first page and for a deep cursor page.
+
+    .tools/bin/uv run --no-sync python -m bench.content_feed
+    .tools/bin/uv run --no-sync python -m bench.content_feed --posts 20000 --runs 100
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import socket
+import statistics
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+
+from content.adapters.documents import new_post_doc
+from content.adapters.feed_lanes import entry_id, is_live, lanes_of
+from content.adapters.store import ContentStore
+from content.domain.posts import Language, Post, PostDraft, PostKind, PostStatus
+from content.service import ContentService, FeedFilter, ServiceConfig
+from content.unit_of_work import UnitOfWorkFactory
+from kopano.graphql import encode_cursor
+
+WORDS = [
+    "lesotho",
+    "maseru",
+    "leribe",
+    "mafeteng",
+    "basotho",
+    "gauteng",
+    "london",
+    "kopano",
+    "pitso",
+    "seboka",
+    "selemo",
+    "letsolo",
+    "mokete",
+    "tumelo",
+    "thuto",
+    "bophelo",
+    "khotso",
+    "pula",
+    "nala",
+    "moshoeshoe",
+    "blanket",
+    "heritage",
+    "diaspora",
+    "funeral",
+    "society",
+    "chapter",
+    "business",
+    "ministry",
+    "health",
+    "education",
+    "water",
+    "mining",
+    "textile",
+    "wool",
+    "mohair",
+]
+TAGS = ["maseru", "gauteng", "london", "health", "education", "sport", "culture", "business"]
+AUTHORS = [uuid.uuid4() for _ in range(2_000)]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_post(i: int, start: datetime, rng: random.Random) -> Post:
+    at = start + timedelta(seconds=i * 7)
+    title = " ".join(rng.choice(WORDS) for _ in range(6)).capitalize()
+    summary = " ".join(rng.choice(WORDS) for _ in range(14))
+    post = Post(
+        id=uuid.uuid4(),
+        author_id=rng.choice(AUTHORS),
+        content=PostDraft(
+            kind=rng.choice(list(PostKind)),
+            title=title,
+            summary=summary,
+            body="Body text " * 40,
+            language=rng.choice(list(Language)),
+            tags=tuple(rng.sample(TAGS, 2)),
+            cover_image_url=None,
+            organisation_id=None,
+        ),
+        status=PostStatus.PUBLISHED if rng.random() < 0.9 else PostStatus.SUBMITTED,
+        created_at=at,
+        updated_at=at,
+        published_at=at,
+    )
+    return post
+
+
+async def load(store: ContentStore, count: int, batch: int = 5_000) -> float:
+    """Bulk-load posts with their feed entries as publishing would leave them (posts are
+    published in time order, so lane numbers follow publication time), then build the
+    indexes: much faster than indexing document by document."""
+    rng = random.Random(42)
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    counters: dict[str, int] = {}
+    began = time.perf_counter()
+    for offset in range(0, count, batch):
+        docs, entries = [], []
+        for i in range(offset, min(count, offset + batch)):
+            post = make_post(i, start, rng)
+            doc = new_post_doc(post)
+            if is_live(post):
+                seqs = {}
+                for lane in lanes_of(post):
+                    seqs[lane] = counters[lane] = counters.get(lane, 0) + 1
+                    entries.append(
+                        {
+                            "_id": entry_id(lane, seqs[lane]),
+                            "k": entry_id(lane, seqs[lane]),
+                            "postId": str(post.id),
+                        }
+                    )
+                doc["feedSeqs"] = seqs
+            docs.append(doc)
+        await store.posts.insert_many(docs, ordered=False)
+        await store.db["feed_entries"].insert_many(entries, ordered=False)
+        print(f"  {offset + len(docs):,} posts", end="\r", flush=True)
+    await store.db["feed_counters"].insert_many(
+        [{"_id": lane, "seq": seq} for lane, seq in counters.items()]
+    )
+    loaded = time.perf_counter() - began
+    await store.migrate()
+    print(f"  indexes built in {time.perf_counter() - began - loaded:.1f} s")
+    return time.perf_counter() - began
+
+
+async def timed(fn: Callable[[], Awaitable[object]], runs: int) -> tuple[float, float, float]:
+    for _ in range(5):  # warm caches and the connection pool
+        await fn()
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        await fn()
+        samples.append((time.perf_counter() - t0) * 1000)
+    samples.sort()
+    p99 = samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+    return statistics.median(samples), p99, samples[-1]
+
+
+async def run(url: str, posts: int, runs: int, first: int) -> None:
+    store = ContentStore.connect(url, f"bench_content_{uuid.uuid4().hex[:8]}")
+    try:
+        print(f"loading {posts:,} posts ...", flush=True)
+        seconds = await load(store, posts)
+        print(f"loaded in {seconds:.1f} s ({posts / seconds:,.0f} posts/s)")
+        service = ContentService(ServiceConfig(uow=UnitOfWorkFactory(store), store=store))
+        published = await store.posts.count_documents({"status": "PUBLISHED"})
+        # The cursor a client holds after paging 90% of the way down the whole feed.
+        top = await service.lanes.top("all")
+        deep_cursor = encode_cursor([entry_id("all", top - int(published * 0.9))])
+        author = AUTHORS[7]
+
+        def feed(flt: FeedFilter, after: str | None = None) -> Callable[[], Awaitable[object]]:
+            async def call() -> object:
+                page = await service.feed(flt, first=first, after=after)
+                assert page.items, "empty page"
+                return page
+
+            return call
+
+        cases = [
+            ("first page", feed(FeedFilter())),
+            (f"cursor page at {int(published * 0.9):,}", feed(FeedFilter(), deep_cursor)),
+            ("by kind", feed(FeedFilter(kind=PostKind.OBITUARY))),
+            ("by tag", feed(FeedFilter(tag="gauteng"))),
+            ("by language", feed(FeedFilter(language=Language.SESOTHO))),
+            ("by author", feed(FeedFilter(author_id=author))),
+            ("search 'maseru mohair'", feed(FeedFilter(search="maseru mohair"))),
+            ("search prefix 'basotho moshoe'", feed(FeedFilter(search="basotho moshoe"))),
+        ]
+        print(f"\n{published:,} published of {posts:,} posts; pages of {first}; {runs} runs each")
+        print(f"{'query':<34} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+        for name, fn in cases:
+            p50, p99, worst = await timed(fn, runs)
+            print(f"{name:<34} {p50:>8.2f} {p99:>8.2f} {worst:>8.2f}")
+        await store.db.client.drop_database(store.db.name)
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mongodb-url", help="a running server (default: embedded secantusdb)")
+    parser.add_argument("--posts", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--first", type=int, default=20)
+    args = parser.parse_args()
+    if args.mongodb_url:
+        asyncio.run(run(args.mongodb_url, args.posts, args.runs, args.first))
+        return
+    from kopano.devstack.embedded import EmbeddedMongo
+
+    server = EmbeddedMongo(None, _free_port())
+    server.start()
+    try:
+        asyncio.run(run(server.url, args.posts, args.runs, args.first))
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
