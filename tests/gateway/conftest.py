@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from gw_hardening import Calls, Subgraphs, start_subgraphs
 from gw_stack import Stack, start_server
 from gw_subgraphs import apps, supergraph_sdl
 
@@ -31,3 +32,19 @@ async def stack() -> AsyncIterator[Stack]:
         server.should_exit = True
         await task
     gw.pool.close()
+
+
+@pytest.fixture(scope="session")
+async def subgraphs() -> AsyncIterator[Subgraphs]:
+    sg = await start_subgraphs()
+    yield sg
+    for server, task in sg.servers:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+def calls(subgraphs: Subgraphs) -> Calls:
+    subgraphs.calls.clear()
+    subgraphs.hooks.clear()
+    return subgraphs.calls
