@@ -241,3 +241,12 @@ def normalise(sdl: str) -> list[str]:
                 node.__dict__[attr] = tuple(sorted(items, key=print_ast))
         out.append(print_ast(node))
     return sorted(out)
+
+
+def test_graph_enum_names_are_sanitised_and_collisions_numbered() -> None:
+    header = link("v2.3", "@key")
+    names = ["my-sub", "2fa", "a.b", "my_sub", "MY-SUB"]
+    sdl = compose(sources({n: header + f"type Query {{ f{i}: Int }}" for i, n in enumerate(names)}))
+    values = [line.split()[0] for line in block(sdl, "enum join__Graph {").splitlines()[1:-1]]
+    # Subgraphs sorted by name: "2fa", "MY-SUB", "a.b", "my-sub", "my_sub".
+    assert values == ["_2FA", "MY_SUB_1", "A_B", "MY_SUB_2", "MY_SUB_3"]

@@ -141,20 +141,23 @@ def join_version_for(federation_version: tuple[int, int]) -> str:
 
 
 def graph_enum_values(names: Sequence[str]) -> list[str]:
-    """`join__Graph` value names: upper-cased, sanitised to GraphQL names, de-duplicated."""
-    out: list[str] = []
-    seen: set[str] = set()
+    """`join__Graph` value names: upper-cased and sanitised to GraphQL names; names that collide
+    are all numbered (`MY_SUB_1`, `MY_SUB_2`), as Apollo's composition does."""
+    bases: list[str] = []
     for name in names:
         base = re.sub(r"[^A-Za-z0-9_]", "_", name).upper()
         if not base or base[0].isdigit():
             base = "_" + base
-        candidate = base
-        counter = 1
-        while candidate in seen:
-            candidate = f"{base}_{counter}"
-            counter += 1
-        seen.add(candidate)
-        out.append(candidate)
+        bases.append(base)
+    counts = Counter(bases)
+    seen: Counter[str] = Counter()
+    out: list[str] = []
+    for base in bases:
+        if counts[base] > 1:
+            seen[base] += 1
+            out.append(f"{base}_{seen[base]}")
+        else:
+            out.append(base)
     return out
 
 
