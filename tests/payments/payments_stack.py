@@ -48,7 +48,12 @@ async def _serve(app: Starlette, port: int) -> tuple[uvicorn.Server, asyncio.Tas
 
 @contextlib.asynccontextmanager
 async def running_stack(
-    database_url: str, verifier: TokenVerifier, *, sandbox_mode: str = "manual", **overrides: Any
+    database_url: str,
+    verifier: TokenVerifier,
+    *,
+    sandbox_mode: str = "manual",
+    sandbox_copies: int = 1,
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
     payments_port, sandbox_port = free_port(), free_port()
     sandbox = create_sandbox_app(
@@ -57,6 +62,7 @@ async def running_stack(
             port=sandbox_port,
             webhook_url=f"http://127.0.0.1:{payments_port}/webhooks",
             mode=sandbox_mode,
+            copies=sandbox_copies,
         )
     )
     settings = make_settings(

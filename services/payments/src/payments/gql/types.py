@@ -48,7 +48,8 @@ def mutation(description: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], strawberry.mutation(description=description))
 
 
-@strawberry.type(description="An exact amount of money.")
+# Shareable: the opportunities subgraph defines the same value type.
+@strawberry.federation.type(shareable=True, description="An exact amount of money.")
 class Money:
     amount: str = strawberry.field(
         description='Integer minor units as a decimal string (cents, lisente): "125050" = 1250.50.'
@@ -83,7 +84,7 @@ class QuoteType:
             fee=Money.of(q.fee),
             total_charged=Money.of(q.total_charged),
             receive_amount=Money.of(q.receive_amount),
-            rate=format(q.rate, "f"),
+            rate=format(q.rate.normalize(), "f"),
             fee_fixed=Money.of(q.corridor.fee.fixed),
             fee_percentage=f"{q.corridor.fee.percentage_bp / 100:.2f}",
             payout_method=q.payout_method,

@@ -24,6 +24,11 @@ _log = get_logger("payments.dispatcher")
 MAX_BACKOFF_SECONDS = 300
 # How long a claimed transfer is left alone while its partner call is in flight.
 LEASE_SECONDS = 60
+# Recorded before the partner is called: the state the call puts the transfer in.
+INTENTS: dict[TransferState, tuple[TransferState, str]] = {
+    S.CREATED: (S.AWAITING_FUNDS, "payin:requested"),
+    S.FUNDED: (S.PAYOUT_PENDING, "payout:instructed"),
+}
 
 
 class Dispatcher:
@@ -50,16 +55,17 @@ class Dispatcher:
     async def _call(
         self, transfer: Transfer, recipient: Recipient | None
     ) -> tuple[TransferState, str] | None:
-        """Call the partner this state waits on; the transition the call allows."""
-        if transfer.state is S.CREATED:
+        """Call the partner the transfer's state waits on; a transition the call completes."""
+        if transfer.state is S.AWAITING_FUNDS:
             await self.payin.request_collection(transfer)
-            return S.AWAITING_FUNDS, "payin:requested"
-        if transfer.state is S.FUNDED:
+            return None
+        if transfer.state is S.PAYOUT_PENDING:
             if recipient is None:
                 raise PartnerError("recipient missing")
             await self.payout.instruct_payout(transfer, recipient)
-            return S.PAYOUT_PENDING, "payout:instructed"
+            return None
         if transfer.state in (S.FAILED, S.CANCELLED, S.REVERSED) and transfer.funds_received:
+            # Synchronous at the provider: a 2xx means the money went back.
             await self.payin.refund(transfer)
             return S.REFUNDED, "payin:refunded"
         return None
@@ -67,20 +73,41 @@ class Dispatcher:
     async def run_once(self) -> int:
         """One batch; returns how many transfers it looked at.
 
-        Three steps so no row lock is held during a partner call: lease the due transfers
-        (short transaction), call the partners, then apply what the calls allow in one
-        transaction that re-reads each transfer under its lock (a webhook or a cancel may
-        have moved it meanwhile: then the call's transition no longer applies).
+        No row lock is held during a partner call:
+
+        1. a short transaction leases the due transfers and records the intent first
+           (CREATED → AWAITING_FUNDS, FUNDED → PAYOUT_PENDING), so a partner's webhook can never
+           overtake the state it answers, and a sender can no longer cancel a payout in flight;
+        2. the partners are called (each call is idempotent per transfer: a retry after a crash
+           or a lost answer never pays twice);
+        3. one transaction re-reads each transfer under its lock and settles the call: the
+           lease is cleared, a failure is retried with backoff, a refund completes. A transfer a
+           webhook moved meanwhile is left as the webhook left it.
         """
         now = self.config.clock()
+        lease_until = now + timedelta(seconds=LEASE_SECONDS)
         async with self.config.uow() as uow:
-            due = await uow.transfers.claim_for_dispatch(
-                now, now + timedelta(seconds=LEASE_SECONDS), self.batch_size
-            )
+            due = await uow.transfers.claim_for_dispatch(now, lease_until, self.batch_size)
+            if not due:
+                return 0
+            postings: list[tuple[uuid.UUID | None, list[LedgerTransaction]]] = []
+            for leased in due:
+                transfer = leased.transfer
+                intent = INTENTS.get(transfer.state)
+                if intent is None:
+                    continue
+                target, cause = intent
+                posting = transfer.move_to(target, cause=cause, at=now)
+                await record_moves(
+                    uow, self.config, transfer, [posting] if posting else [], now, post=False
+                )
+                # Still leased: the partner call for the new state is what is due now.
+                await uow.transfers.lease(transfer.id, lease_until)
+                if posting is not None:
+                    postings.append((transfer.id, [posting]))
+            await uow.ledger.post_many(postings, at=now)
             recipients = await uow.recipients.get_many([r.transfer.recipient_id for r in due])
             await uow.commit()
-        if not due:
-            return 0
         outcomes = await asyncio.gather(
             *(self._call(r.transfer, recipients.get(r.transfer.recipient_id)) for r in due),
             return_exceptions=True,
@@ -88,11 +115,11 @@ class Dispatcher:
         now = self.config.clock()
         async with self.config.uow() as uow:
             current = await uow.transfers.lock_many([r.transfer.id for r in due])
-            batched: list[tuple[uuid.UUID | None, list[LedgerTransaction]]] = []
+            postings = []
             for claimed, outcome in zip(due, outcomes, strict=True):
                 record = current.get(claimed.transfer.id)
                 if record is None or record.transfer.state is not claimed.transfer.state:
-                    continue  # moved meanwhile; its new state set its own dispatch time
+                    continue  # a webhook moved it meanwhile; its new state set its own dispatch
                 transfer = record.transfer
                 if isinstance(outcome, BaseException):
                     if not isinstance(outcome, PartnerError | OSError):
@@ -115,8 +142,8 @@ class Dispatcher:
                         uow, self.config, transfer, [posting] if posting else [], now, post=False
                     )
                     if posting is not None:
-                        batched.append((transfer.id, [posting]))
-            await uow.ledger.post_many(batched, at=now)
+                        postings.append((transfer.id, [posting]))
+            await uow.ledger.post_many(postings, at=now)
             await uow.commit()
         return len(due)
 
