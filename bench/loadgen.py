@@ -220,7 +220,11 @@ async def _run(
         timeout_ns=int(request_timeout * 1e9),
     )
     shared.done = loop.create_future()
+    # counted up front: connections that finish while later ones are still being opened must
+    # not end the run early
+    shared.open_connections = connections
     protocols: list[_Connection] = []
+    started = time.perf_counter()
     for _ in range(connections):
         try:
             _, proto = await loop.create_connection(
@@ -228,13 +232,14 @@ async def _run(
             )
         except OSError:
             shared.checks.connect_errors += 1
+            shared.open_connections -= 1
             continue
-        shared.open_connections += 1
         protocols.append(proto)
-    started = time.perf_counter()
-    if shared.open_connections:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(asyncio.shield(shared.done), duration)
+    if shared.open_connections == 0 and not shared.done.done():
+        shared.done.set_result(None)
+    remaining = duration - (time.perf_counter() - started)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(shared.done), max(0.0, remaining))
     shared.running = False
     elapsed = time.perf_counter() - started
     shared.record = False  # responses still in flight arrive after the window: not counted

@@ -115,6 +115,14 @@ def test_verify_samples_one_response_per_connection(base_url: str) -> None:
     assert loadgen.verify(base_url + "/accounts", SMALL, {"data": None}, connections=3)["bad"] == 3
 
 
+def test_verify_waits_for_every_connection_of_a_burst(base_url: str) -> None:
+    """Answers to the first connections must not end the sample before the last ones are opened."""
+    oracle = orjson.loads(_post(base_url + "/monolith", SMALL))
+    for _ in range(3):
+        out = loadgen.verify(base_url + "/accounts", SMALL, oracle, connections=150)
+        assert (out["checked"], out["bad"]) == (150, 0), out
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk not installed")
 def test_wrk_script_checks_lengths(base_url: str, tmp_path: Path) -> None:
     body = tmp_path / "small.json"
