@@ -727,9 +727,32 @@ class Gateway:
         extra: bytes,
         op_kind: str,
     ) -> Awaitable[None]:
+        if self.tracer is not None:
+            return self._traced_unit(u, data, variables, errors, extra, op_kind)
         if isinstance(u, Batch):
             return self._run_batch(u, data, variables, errors, extra, op_kind)
         return self._run(u, data, variables, errors, extra, op_kind)
+
+    async def _traced_unit(
+        self,
+        u: Fetch | Batch,
+        data: dict[str, Any],
+        variables: dict[str, Any],
+        errors: list[dict[str, Any]],
+        extra: bytes,
+        op_kind: str,
+    ) -> None:
+        fetches = u.fetches if isinstance(u, Batch) else [u]
+        attrs = {
+            "graphql.subgraph": self.names[u.graph],
+            "graphql.plan.paths": [".".join(f.path) or "<root>" for f in fetches],
+            "graphql.plan.entity": any(f.entity for f in fetches),
+        }
+        with self.tracer.start_as_current_span("plan step", attributes=attrs):
+            if isinstance(u, Batch):
+                await self._run_batch(u, data, variables, errors, extra, op_kind)
+            else:
+                await self._run(u, data, variables, errors, extra, op_kind)
 
     async def _run(
         self,
