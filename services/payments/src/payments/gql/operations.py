@@ -182,16 +182,14 @@ class Mutation:
     @mutation("Send money home from a valid quote. Safe to retry with the same idempotency key.")
     async def send_remittance(self, info: Ctx, input: SendRemittanceInput) -> RemittanceType:
         service = info.context.services.remittances
-        transfer = await service.send(
+        details = await service.send(
             info.context.member_id(),
             quote_id=parse_id(input.quote_id, "quoteId"),
             recipient_id=parse_id(input.recipient_id, "recipientId"),
             purpose=input.purpose,
             idempotency_key=input.idempotency_key,
         )
-        found = await service.remittance(transfer.id)
-        assert found is not None
-        return remittance(found)
+        return remittance(details)
 
     @mutation("Cancel a remittance before its payout starts; collected money is refunded.")
     async def cancel_remittance(self, info: Ctx, id: strawberry.ID) -> RemittanceType:

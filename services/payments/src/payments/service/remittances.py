@@ -203,7 +203,7 @@ class RemittanceService:
         recipient_id: uuid.UUID,
         purpose: PurposeCode,
         idempotency_key: str,
-    ) -> Transfer:
+    ) -> TransferDetails:
         """Create a transfer from a valid quote, exactly once per idempotency key.
 
         One transaction: the key claim, the limit check under the member's lock, the transfer
@@ -230,7 +230,14 @@ class RemittanceService:
                     )
                 record = await uow.transfers.get(stored[1])
                 assert record is not None
-                return record.transfer
+                return TransferDetails(
+                    record.transfer,
+                    record.rate,
+                    record.funded_at,
+                    record.paid_out_at,
+                    record.updated_at,
+                    None,
+                )
             tier = await uow.members.lock_tier(member_id)
             found = await uow.quotes.get(quote_id)
             if found is None or (found[1] is not None and found[1] != member_id):
@@ -284,7 +291,7 @@ class RemittanceService:
             )
             await uow.commit()
         self.config.on_dispatch_due()
-        return transfer
+        return TransferDetails(transfer, quote.rate, None, None, now, [])
 
     async def cancel(self, member_id: uuid.UUID, transfer_id: uuid.UUID) -> Transfer:
         now = self.config.clock()
