@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
             default=_port("KOPANO_MONGO_PORT", DEFAULT_MONGO_PORT),
             help=f"embedded MongoDB port (default {DEFAULT_MONGO_PORT}; env KOPANO_MONGO_PORT)",
         )
+    up.add_argument(
+        "--port-offset",
+        type=int,
+        default=_port("KOPANO_PORT_OFFSET", 0),
+        help="added to the default gateway and service ports 4000-4004 (env KOPANO_PORT_OFFSET); "
+        "one port alone moves with <PREFIX>PORT, e.g. MEMBERS_PORT or GATEWAY_PORT",
+    )
     return parser
 
 
@@ -78,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         mongo_port=args.mongo_port,
         repo_root=root,
         env=env,
+        port_offset=getattr(args, "port_offset", 0),
     )
     if args.command == "up":
         return run_up(config)

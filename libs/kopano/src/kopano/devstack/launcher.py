@@ -12,7 +12,10 @@ services by hand.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
+import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -41,7 +44,14 @@ from kopano.devstack.embedded import (
     EmbeddedServer,
     EmbeddedServerError,
 )
-from kopano.devstack.services import GATEWAY, SERVICES, ServiceSpec, module_available
+from kopano.devstack.services import (
+    COMPANIONS,
+    GATEWAY,
+    SERVICES,
+    Companion,
+    ServiceSpec,
+    module_available,
+)
 
 DEFAULT_POSTGRES_PORT = 55432
 DEFAULT_KAFKA_PORT = 9092
@@ -87,6 +97,8 @@ class Config:
     mongo_port: int = DEFAULT_MONGO_PORT
     repo_root: Path | None = None
     env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    # Added to every service's and the gateway's default port (several stacks side by side).
+    port_offset: int = 0
 
     @property
     def supergraph(self) -> Path | None:
@@ -106,6 +118,24 @@ class Config:
 
     def service_env(self, spec: ServiceSpec, key: str) -> str | None:
         return self.env.get(f"{spec.env_prefix}{key}") or None
+
+    def port_for(self, spec: ServiceSpec) -> int:
+        """``<PREFIX>PORT`` when set (e.g. ``MEMBERS_PORT``), else the default plus the offset."""
+        raw = self.service_env(spec, "PORT")
+        if raw is None:
+            return spec.port + self.port_offset
+        try:
+            port = int(raw)
+        except ValueError:
+            raise LaunchError(f"{spec.env_prefix}PORT must be a port number, not {raw!r}") from None
+        if not 0 < port < 65536:
+            raise LaunchError(f"{spec.env_prefix}PORT is out of range: {port}")
+        return port
+
+    def resolve(self, spec: ServiceSpec) -> ServiceSpec:
+        """``spec`` on the port this run uses."""
+        port = self.port_for(spec)
+        return spec if port == spec.port else dataclasses.replace(spec, port=port)
 
 
 def default_data_dir(env: Mapping[str, str], repo_root: Path | None) -> Path:
@@ -230,19 +260,67 @@ class DevStack:
     ) -> None:
         self.config = config
         self.console = console or Console()
-        self.registry = registry
-        self.gateway = gateway
+        self.registry = tuple(config.resolve(s) for s in registry)
+        self.gateway = config.resolve(gateway) if gateway is not None else None
         self.servers: list[EmbeddedServer] = []
         self.children: list[Child] = []
         self.urls = ServerUrls()
         self.services: list[ServiceSpec] = []
         self.missing: list[ServiceSpec] = []
+        # (owner, companion) pairs to start beside their owner, on this run's ports.
+        self.companions: list[tuple[ServiceSpec, Companion]] = []
         self.database_urls: dict[str, str] = {}
+        self._gateway_token: str | None = None
 
     # -- planning -----------------------------------------------------------------------
     def plan_services(self) -> None:
         self.services = [s for s in self.registry if module_available(s.module)]
         self.missing = [s for s in self.registry if s not in self.services]
+        self.companions = [
+            (owner, dataclasses.replace(c, spec=self.config.resolve(c.spec)))
+            for owner in self.services
+            for c in COMPANIONS.get(owner.name, ())
+            if module_available(c.spec.module) and not self.config.service_env(owner, c.url_setting)
+        ]
+
+    def companion_specs(self) -> list[ServiceSpec]:
+        return [c.spec for _, c in self.companions]
+
+    @property
+    def gateway_token(self) -> str:
+        """The secret the gateway presents to subgraphs for ``_entities``/``_service``.
+
+        ``KOPANO_GATEWAY_TOKEN`` when set; otherwise one generated once and kept in the data
+        directory, so subgraphs refuse federation fields from anyone but the gateway.
+        """
+        if self._gateway_token is None:
+            token = self.config.env.get("KOPANO_GATEWAY_TOKEN")
+            if not token:
+                path = self.config.data_dir / "gateway-token"
+                if path.is_file():
+                    token = path.read_text().strip()
+                if not token:
+                    token = secrets.token_urlsafe(32)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.touch(mode=0o600)
+                    path.write_text(token + "\n")
+            self._gateway_token = token
+        return self._gateway_token
+
+    def jwks_url(self) -> str | None:
+        """Where access tokens' public keys are: the members service of this run."""
+        if self.config.env.get("KOPANO_JWKS_URL"):
+            return self.config.env["KOPANO_JWKS_URL"]
+        members = next((s for s in self.registry if s.name == "members"), None)
+        return f"{members.base_url}/.well-known/jwks.json" if members is not None else None
+
+    def platform_env(self) -> dict[str, str]:
+        """Values every service and the gateway must agree on."""
+        env = {"KOPANO_GATEWAY_TOKEN": self.gateway_token}
+        jwks = self.jwks_url()
+        if jwks:
+            env["KOPANO_JWKS_URL"] = jwks
+        return env
 
     def _needs(self, services: list[ServiceSpec]) -> tuple[bool, bool, bool]:
         cfg = self.config
@@ -337,10 +415,16 @@ class DevStack:
                 f"{p}ENVIRONMENT": "dev",
             }
         )
+        env.update(self.platform_env())
         if self.urls.kafka:
             env["KAFKA_BOOTSTRAP_SERVERS"] = self.urls.kafka
         if not self.urls.kafka_idempotence:
             env["KAFKA_ENABLE_IDEMPOTENCE"] = "false"
+        for owner, companion in self.companions:
+            if owner.name == spec.name:
+                env[f"{p}{companion.url_setting}"] = companion.spec.base_url
+            elif companion.spec.name == spec.name:
+                env[f"{p}{companion.callback_setting}"] = owner.base_url + companion.callback_path
         if spec.datastore == "postgres":
             env[f"{p}DATABASE_URL"] = self.database_urls[spec.name]
         elif spec.datastore == "mongo":
@@ -429,9 +513,29 @@ class DevStack:
             "--port",
             str(gw.port),
         ]
+        routed = self.routed_supergraph(supergraph)
+        argv[argv.index(str(supergraph))] = str(routed)
         env = dict(self.config.env)
         env.update({"PYTHONUNBUFFERED": "1", "KOPANO_DATA_DIR": str(self.config.data_dir)})
+        env.update(self.platform_env())
+        for spec in self.services:
+            env[f"GATEWAY_SUBGRAPH_URL_{spec.name.upper()}"] = spec.graphql_url
         return self.start_service(gw, argv, env)
+
+    def routed_supergraph(self, supergraph: Path) -> Path:
+        """The supergraph with its routing URLs pointing at this run's service ports.
+
+        The committed file names the default ports; on other ports a copy with the
+        ``@join__graph`` URLs rewritten is written to the data directory.
+        """
+        urls = {s.name: s.graphql_url for s in self.services}
+        sdl = supergraph.read_text(encoding="utf-8")
+        routed = route_supergraph(sdl, urls)
+        if routed == sdl:
+            return supergraph
+        path = self.config.data_dir / "supergraph.graphql"
+        path.write_text(routed, encoding="utf-8")
+        return path
 
     # -- shutdown -----------------------------------------------------------------------
     def stop_all(self) -> None:
@@ -458,6 +562,21 @@ class DevStack:
         rows = [(s.name, s.rss_bytes()) for s in self.servers]
         rows += [(c.name, tree_rss_bytes(c.proc.pid)) for c in self.children if c.alive()]
         return rows
+
+
+_JOIN_GRAPH = re.compile(
+    r'(@join__graph\(\s*name:\s*"(?P<name>[^"]+)"\s*,\s*url:\s*")(?P<url>[^"]*)(")'
+)
+
+
+def route_supergraph(sdl: str, urls: Mapping[str, str]) -> str:
+    """``sdl`` with the routing URL of every subgraph named in ``urls`` replaced."""
+
+    def swap(match: re.Match[str]) -> str:
+        url = urls.get(match["name"])
+        return match.group(0) if url is None else f"{match.group(1)}{url}{match.group(4)}"
+
+    return _JOIN_GRAPH.sub(swap, sdl)
 
 
 def _is_ready(http: httpx.Client, spec: ServiceSpec) -> bool:
@@ -550,13 +669,18 @@ def run_up(
     gateway: ServiceSpec | None = GATEWAY,
 ) -> int:
     """``up``; ``registry``/``gateway`` are parameters so tests can run stand-in services."""
-    stack = DevStack(config, console, registry=registry, gateway=gateway)
+    console = console or Console()
+    try:
+        stack = DevStack(config, console, registry=registry, gateway=gateway)
+    except LaunchError as exc:  # e.g. a malformed <PREFIX>PORT
+        console.error(str(exc))
+        return exc.exit_code
     out = stack.console
     with stop_on_signals(out):
         try:
             stack.plan_services()
             need_pg, need_kafka, need_mongo = stack._needs(stack.services)
-            ports = [(s.port, s.name) for s in stack.services]
+            ports = [(s.port, s.name) for s in [*stack.services, *stack.companion_specs()]]
             if stack.gateway is not None and stack.gateway_wanted():
                 ports.append((stack.gateway.port, stack.gateway.name))
             if need_pg:
@@ -580,7 +704,7 @@ def run_up(
                         spec, [sys.executable, "-m", spec.module, "serve"], stack.service_env(spec)
                     ),
                 )
-                for spec in stack.services
+                for spec in [*stack.companion_specs(), *stack.services]
             ]
             stack.wait_ready(started)
             gateway_child = stack.start_gateway()
@@ -608,6 +732,7 @@ def _up_banner(stack: DevStack, gateway: bool) -> str:
         lines.append("  GraphQL API (gateway):  not running (no gateway or supergraph yet)")
     lines.append("")
     rows = [(s.name, s.graphql_url, "/healthz /readyz /metrics") for s in stack.services]
+    rows += [(c.spec.name, c.spec.base_url, f"for {o.name}") for o, c in stack.companions]
     if rows:
         lines += ["  services:", _table(rows), ""]
     lines += ["  servers:", _table(_server_rows(stack)), ""]

@@ -36,7 +36,9 @@ class ServiceSpec:
         return f"{self.base_url}/graphql"
 
 
-GATEWAY = ServiceSpec(name="gateway", port=4000, module="gateway", datastore=None, env_prefix="")
+GATEWAY = ServiceSpec(
+    name="gateway", port=4000, module="gateway", datastore=None, env_prefix="GATEWAY_"
+)
 
 SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("members", 4001, "members", "postgres", "MEMBERS_"),
@@ -44,6 +46,32 @@ SERVICES: tuple[ServiceSpec, ...] = (
     ServiceSpec("opportunities", 4003, "opportunities", "postgres", "OPPORTUNITIES_"),
     ServiceSpec("payments", 4004, "payments", "postgres", "PAYMENTS_"),
 )
+
+
+@dataclass(frozen=True)
+class Companion:
+    """A process a service needs beside it, started with it (``python -m <module> serve``).
+
+    The owner's ``<owner prefix><url_setting>`` gets the companion's base URL, and the
+    companion's ``<companion prefix><callback_setting>`` gets the owner's base URL plus
+    ``callback_path``. When the owner's setting is already in the environment (a real
+    partner), the companion is not started.
+    """
+
+    spec: ServiceSpec
+    url_setting: str
+    callback_setting: str
+    callback_path: str
+
+
+# The payments service calls its partners over HTTP and they answer by webhook; in dev
+# those partners are the sandbox.
+PAYMENTS_SANDBOX = ServiceSpec(
+    "payments-sandbox", 4014, "payments.sandbox", None, "PAYMENTS_SANDBOX_"
+)
+COMPANIONS: dict[str, tuple[Companion, ...]] = {
+    "payments": (Companion(PAYMENTS_SANDBOX, "PARTNER_BASE_URL", "WEBHOOK_URL", "/webhooks"),),
+}
 
 
 def module_available(module: str) -> bool:
