@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-import structlog
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -261,23 +260,23 @@ class GatewayApp:
         (_ok if status == 200 else _err).inc()
         elapsed = time.perf_counter() - t0
         LATENCY.observe(elapsed)
-        op_name = payload.get("operationName") if isinstance(payload, dict) else None
+        op_name = _operation_name(gw, payload) if gw.metrics or self.access_log else None
         if gw.metrics:
             label = telemetry.operation_label(op_name)
             telemetry.OPERATIONS.labels(label, str(status)).inc()
             telemetry.OPERATION_LATENCY.labels(label).observe(elapsed)
         if self.access_log:
             errors = result.get("errors") if isinstance(result, dict) else None
-            with structlog.contextvars.bound_contextvars(request_id=request_id.decode()):
-                log.info(
-                    "graphql request",
-                    operation=op_name,
-                    status=status,
-                    errors=len(errors) if errors else 0,
-                    duration_ms=round(elapsed * 1000, 2),
-                    subgraphs=_subgraphs(gw, payload),
-                    authenticated=principal is not None,
-                )
+            log.info(
+                "graphql request",
+                request_id=request_id.decode("latin-1"),
+                operation=op_name,
+                status=status,
+                errors=len(errors) if errors else 0,
+                duration_ms=round(elapsed * 1000, 2),
+                subgraphs=_subgraphs(gw, payload),
+                authenticated=principal is not None,
+            )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
 
@@ -508,3 +507,16 @@ def _subgraphs(gw: Gateway, payload: Any) -> list[str]:
                 for u in level:
                     graphs.add(gw.names[u.graph])
     return sorted(graphs)
+
+
+def _operation_name(gw: Gateway, payload: Any) -> str | None:
+    """The operation's name: as sent, else from the cached document."""
+    if not isinstance(payload, dict):
+        return None
+    name = payload.get("operationName")
+    if isinstance(name, str) or not isinstance(payload.get("query"), str):
+        return name if isinstance(name, str) else None
+    doc = gw.documents.get((payload["query"], None))
+    if isinstance(doc, Document) and doc.operation.name is not None:
+        return doc.operation.name.value
+    return None

@@ -1,0 +1,85 @@
+"""Tracing spans and W3C traceparent to subgraphs, per-operation and per-subgraph metrics,
+access logs without tokens or variable values."""
+
+from __future__ import annotations
+
+import structlog.testing
+from gw_hardening import Calls, Subgraphs, start_gateway
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from gateway.telemetry import setup_tracing
+
+
+async def test_spans_and_traceparent(subgraphs: Subgraphs, calls: Calls) -> None:
+    exporter = InMemorySpanExporter()
+    tracer = setup_tracing("off", exporter=exporter)
+    running = await start_gateway(
+        subgraphs, authz="off", tracer=tracer, app_options={"tracer": tracer}
+    )
+    try:
+        r = await running.post({"query": "{ topProducts { upc inStock } }"})
+        assert "errors" not in r.json()
+    finally:
+        await running.stop()
+    spans = exporter.get_finished_spans()
+    names = [s.name for s in spans]
+    assert names.count("graphql request") == 1
+    assert names.count("plan step") == 2  # products, then inventory
+    assert names.count("subgraph fetch") == 2
+    root = next(s for s in spans if s.name == "graphql request")
+    trace_id = f"{root.context.trace_id:032x}"
+    assert all(s.context.trace_id == root.context.trace_id for s in spans)
+    fetch_ids = {f"{s.context.span_id:016x}" for s in spans if s.name == "subgraph fetch"}
+    for name in ("products", "inventory"):
+        (seen,) = calls.seen[name]
+        version, tid, parent, flags = seen["traceparent"].split("-")
+        assert (version, tid) == ("00", trace_id)
+        assert int(flags, 16) & 1  # sampled
+        assert parent in fetch_ids
+
+
+async def test_no_traceparent_when_tracing_is_off(subgraphs: Subgraphs, calls: Calls) -> None:
+    running = await start_gateway(subgraphs)
+    try:
+        await running.post({"query": "{ users { id } }"})
+        assert "traceparent" not in calls.seen["accounts"][0]
+    finally:
+        await running.stop()
+
+
+async def test_metrics_by_operation_and_subgraph(subgraphs: Subgraphs, calls: Calls) -> None:
+    running = await start_gateway(subgraphs)
+    try:
+        await running.post({"query": "query TopUpcs { topProducts { upc } }"})
+        text = (await running.client.get(running.url + "/metrics")).text
+        assert 'gateway_operation_requests_total{operation="TopUpcs",status="200"}' in text
+        assert 'gateway_operation_duration_seconds_count{operation="TopUpcs"}' in text
+        assert 'gateway_subgraph_requests_total{outcome="ok",subgraph="products"}' in text
+        assert 'gateway_subgraph_duration_seconds_count{subgraph="products"}' in text
+        assert 'gateway_plan_cache_total{result="miss"}' in text
+    finally:
+        await running.stop()
+
+
+async def test_access_log_has_no_token_or_variables(subgraphs: Subgraphs, calls: Calls) -> None:
+    running = await start_gateway(subgraphs)
+    running.app.access_log = True
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await running.post(
+                {
+                    "query": "query Acc($id: ID!) { account(id: $id) { id } }",
+                    "variables": {"id": "secret-variable-value"},
+                },
+                {"authorization": "Bearer secret-token-value", "x-request-id": "req-42"},
+            )
+    finally:
+        await running.stop()
+    (line,) = [e for e in logs if e["event"] == "graphql request"]
+    assert line["operation"] == "Acc"
+    assert line["subgraphs"] == ["accounts"]
+    assert line["status"] == 200
+    assert isinstance(line["duration_ms"], float)
+    assert line["request_id"] == "req-42"
+    assert "secret-token-value" not in repr(logs)
+    assert "secret-variable-value" not in repr(logs)
