@@ -32,7 +32,8 @@ def token_verifier(token_issuer: TokenIssuer) -> TokenVerifier:
 
 @pytest.fixture
 def content_settings(mongodb_url: str, mongo_database_name: str) -> ContentSettings:
-    return make_settings(mongodb_url, mongo_database_name)
+    settings: ContentSettings = make_settings(mongodb_url, mongo_database_name)
+    return settings
 
 
 @pytest.fixture

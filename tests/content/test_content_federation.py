@@ -56,7 +56,7 @@ async def test_entities_resolve_in_one_query_per_type(harness: ContentHarness) -
         batches.append(list(ids))
         return await original(ids)
 
-    service.posts_by_ids = counting  # type: ignore[method-assign]
+    service.posts_by_ids = counting
     try:
         reps = [{"__typename": "Post", "id": p["id"]} for p in published]
         reps.insert(1, {"__typename": "Post", "id": "00000000-0000-4000-8000-000000000000"})
