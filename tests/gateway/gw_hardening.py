@@ -52,7 +52,7 @@ PATCHES = {
 
 
 def hardened_sdl(urls: dict[str, str]) -> str:
-    sdl = SUPERGRAPH_TEMPLATE
+    sdl: str = SUPERGRAPH_TEMPLATE
     for old, new in PATCHES.items():
         assert old in sdl, old
         sdl = sdl.replace(old, new)

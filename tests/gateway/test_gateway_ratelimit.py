@@ -39,7 +39,8 @@ async def test_limit_headers_and_429(subgraphs: Subgraphs, calls: Calls, kind: s
         assert calls.count() == 0
     finally:
         await running.stop()
-        await running.app.rate_limiter.aclose()  # type: ignore[union-attr]
+        assert running.app.rate_limiter is not None
+        await running.app.rate_limiter.aclose()
 
 
 @pytest.mark.parametrize("kind", ["memory", "redis"])
@@ -63,4 +64,5 @@ async def test_signed_in_callers_are_counted_by_subject(
         assert r.headers["ratelimit"].startswith('"default";r=2;t=')
     finally:
         await running.stop()
-        await running.app.rate_limiter.aclose()  # type: ignore[union-attr]
+        assert running.app.rate_limiter is not None
+        await running.app.rate_limiter.aclose()
