@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import array as pg_array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -311,42 +312,50 @@ class OpportunityRepository:
         self, profile: MemberProfile, *, today: date, limit: int
     ) -> list[tuple[Opportunity, int]]:
         """Open opportunities ranked by skill overlap (then sector and investor fit), then
-        recency — the SQL form of ``match_score``."""
+        recency: the SQL form of ``match_score``.
+
+        The overlap is counted per member skill: one lookup in the open-postings GIN index per
+        skill, grouped by posting, so no posting's array is unnested.
+        """
         o = t.opportunities.c
-        skills = sa.cast(sorted(profile.skills), t.TEXTS)
-        tag = sa.func.unnest(o.skills).column_valued("tag")
-        overlap = (
-            sa.select(sa.func.count())
-            .where(tag == sa.any_(skills))
-            .correlate(t.opportunities)
-            .scalar_subquery()
-        )
         bonus: sa.ColumnElement[Any] = (
             sa.case((o.sector == profile.sector, 1), else_=0) if profile.sector else sa.literal(0)
         )
         if profile.investor:
             bonus = bonus + sa.case((o.kind == OpportunityKind.INVESTMENT.value, 1), else_=0)
-        score = (overlap * 10 + bonus).label("score")
-        candidates: list[sa.ColumnElement[bool]] = []
-        if profile.skills:
-            candidates.append(o.skills.overlap(skills))
-        if profile.sector:
-            candidates.append(o.sector == profile.sector)
-        if profile.investor:
-            candidates.append(o.kind == OpportunityKind.INVESTMENT.value)
-        if not candidates:
-            return []
-        query = (
-            sa.select(t.opportunities, score)
-            .where(
-                o.status == OpportunityStatus.OPEN.value,
-                sa.or_(o.deadline.is_(None), o.deadline >= today),
-                sa.or_(*candidates),
-            )
-            .order_by(score.desc(), o.published_at.desc(), o.id.desc())
-            .limit(limit)
+        still_open = (
+            o.status == OpportunityStatus.OPEN.value,
+            sa.or_(o.deadline.is_(None), o.deadline >= today),
         )
-        rows = await self.conn.execute(query)
+        if profile.skills:
+            tag = (
+                sa.func.unnest(sa.cast(sorted(profile.skills), t.TEXTS))
+                .table_valued("tag")
+                .render_derived(name="member_skill")
+            )
+            # Grouped by the primary key, so the posting's own columns come along without a
+            # second pass over the table.
+            score = (sa.func.count() * 10 + bonus).label("score")
+            query = (
+                sa.select(t.opportunities, score)
+                .select_from(tag.join(t.opportunities, o.skills.contains(pg_array([tag.c.tag]))))
+                .where(*still_open)
+                .group_by(o.id)
+            )
+        else:
+            # No skills yet: sector and investor fit alone.
+            candidates: list[sa.ColumnElement[bool]] = []
+            if profile.sector:
+                candidates.append(o.sector == profile.sector)
+            if profile.investor:
+                candidates.append(o.kind == OpportunityKind.INVESTMENT.value)
+            if not candidates:
+                return []
+            score = bonus.label("score")
+            query = sa.select(t.opportunities, score).where(*still_open, sa.or_(*candidates))
+        rows = await self.conn.execute(
+            query.order_by(score.desc(), o.published_at.desc(), o.id.desc()).limit(limit)
+        )
         return [(opportunity_from_row(row), int(row.score)) for row in rows]
 
     async def matching_member_counts(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:

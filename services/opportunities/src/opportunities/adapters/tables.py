@@ -48,6 +48,13 @@ opportunities = sa.Table(
     sa.Column("listed_at", TZ, nullable=False),
     sa.CheckConstraint("status IN ('DRAFT', 'OPEN', 'CLOSED', 'WITHDRAWN')", name="status"),
     sa.Index("ix_opportunities_skills", "skills", postgresql_using="gin"),
+    # Recommendations look up open postings one member skill at a time.
+    sa.Index(
+        "ix_opportunities_open_skills",
+        "skills",
+        postgresql_using="gin",
+        postgresql_where=sa.text("status = 'OPEN'"),
+    ),
     sa.Index(
         "ix_opportunities_listing",
         sa.column("status"),
