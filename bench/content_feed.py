@@ -18,10 +18,12 @@ import asyncio
 import random
 import socket
 import statistics
+import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from content.adapters.documents import new_post_doc
 from content.adapters.feed_lanes import entry_id, is_live, lanes_of
@@ -201,18 +203,22 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--first", type=int, default=20)
+    parser.add_argument("--cache", default="1G", help="embedded server's cache size")
     args = parser.parse_args()
     if args.mongodb_url:
         asyncio.run(run(args.mongodb_url, args.posts, args.runs, args.first))
         return
     from kopano.devstack.embedded import EmbeddedMongo
 
-    server = EmbeddedMongo(None, _free_port())
-    server.start()
-    try:
-        asyncio.run(run(server.url, args.posts, args.runs, args.first))
-    finally:
-        server.stop()
+    # On disk with a larger cache: 100k posts and their feed entries outgrow the default
+    # in-memory store.
+    with tempfile.TemporaryDirectory(prefix="kopano-content-bench-") as data:
+        server = EmbeddedMongo(Path(data) / "mongodb", _free_port(), cache_size=args.cache)
+        server.start()
+        try:
+            asyncio.run(run(server.url, args.posts, args.runs, args.first))
+        finally:
+            server.stop()
 
 
 if __name__ == "__main__":

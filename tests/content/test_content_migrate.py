@@ -1,0 +1,80 @@
+"""`python -m content migrate`: idempotent, and every query the service runs has its index."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from content.__main__ import main
+from content.adapters.feed_lanes import entry_id
+
+pytestmark = pytest.mark.integration
+
+
+def _stages(plan: dict[str, Any]) -> list[str]:
+    found = [str(plan.get("stage"))]
+    for key in ("inputStage", "queryPlan"):
+        if isinstance(plan.get(key), dict):
+            found += _stages(plan[key])
+    for child in plan.get("inputStages", []):
+        found += _stages(child)
+    return found
+
+
+async def _plans(url: str, database: str) -> dict[str, list[str]]:
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(url)
+    db = client[database]
+    queries: dict[str, tuple[str, dict[str, Any], list[tuple[str, int]]]] = {
+        "feed page": (
+            "feed_entries",
+            {"k": {"$gte": entry_id("all", 1), "$lte": entry_id("all", 25)}},
+            [("k", -1)],
+        ),
+        "entries of a post": ("feed_entries", {"postId": "p"}, []),
+        "moderation queue": ("posts", {"status": "SUBMITTED"}, [("updateKey", 1)]),
+        "an author's posts": ("posts", {"authorId": "a"}, [("updateKey", -1)]),
+        "search": ("posts", {"tokens": "maseru", "status": "PUBLISHED", "hidden": False}, []),
+        "comments of a post": ("comments", {"postId": "p"}, [("createdKey", 1)]),
+        "a member's reaction": ("reactions", {"postId": "p", "memberId": "m"}, []),
+        "open reports": ("reports", {"resolved": False}, [("createdKey", 1)]),
+        "upcoming in a city": (
+            "gatherings",
+            {
+                "status": "SCHEDULED",
+                "country": "ZA",
+                "cityKey": "johannesburg",
+                "sortKey": {"$gt": "2026"},
+            },
+            [("sortKey", 1)],
+        ),
+        "waitlist": ("rsvps", {"eventId": "e", "response": "WAITLISTED"}, [("queueKey", 1)]),
+        "a member's RSVP": ("rsvps", {"eventId": "e", "memberId": "m"}, []),
+        "officials": ("org_roles", {"memberId": "m"}, []),
+    }
+    plans: dict[str, list[str]] = {}
+    try:
+        for name, (collection, query, sort) in queries.items():
+            cursor = db[collection].find(query)
+            if sort:
+                cursor = cursor.sort(sort)
+            explained = await cursor.explain()
+            plans[name] = _stages(explained["queryPlanner"]["winningPlan"])
+    finally:
+        await client.close()
+    return plans
+
+
+def test_migrate_is_idempotent_and_indexes_every_query(
+    mongodb_url: str, mongo_database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CONTENT_MONGODB_URL", mongodb_url)
+    monkeypatch.setenv("CONTENT_MONGODB_DATABASE", mongo_database_name)
+    assert main(["migrate"]) == 0
+    assert main(["migrate"]) == 0  # again: nothing to do, no error
+    plans = asyncio.run(_plans(mongodb_url, mongo_database_name))
+    unindexed = {name: stages for name, stages in plans.items() if "IXSCAN" not in stages}
+    assert unindexed == {}
+    assert all("COLLSCAN" not in stages for stages in plans.values()), plans
