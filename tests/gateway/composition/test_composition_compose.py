@@ -250,3 +250,35 @@ def test_graph_enum_names_are_sanitised_and_collisions_numbered() -> None:
     values = [line.split()[0] for line in block(sdl, "enum join__Graph {").splitlines()[1:-1]]
     # Subgraphs sorted by name: "2fa", "MY-SUB", "a.b", "my-sub", "my_sub".
     assert values == ["_2FA", "MY_SUB_1", "A_B", "MY_SUB_2", "MY_SUB_3"]
+
+
+def test_access_control_propagates_between_interfaces_and_implementations() -> None:
+    header = link(
+        "v2.9", "@key", "@interfaceObject", "@authenticated", "@requiresScopes", "@policy", "@tag"
+    )
+    a = header + (
+        'interface Media @key(fields: "id") { id: ID! title: String }\n'
+        'type Book implements Media @key(fields: "id") @authenticated {\n'
+        '  id: ID! title: String @requiresScopes(scopes: [["read:books"]]) }\n'
+        'type Movie implements Media @key(fields: "id") {\n'
+        '  id: ID! title: String @requiresScopes(scopes: [["read:movies"], ["admin"]]) }\n'
+        "type Query { media: [Media] }"
+    )
+    b = header + (
+        'type Media @interfaceObject @key(fields: "id") {\n'
+        '  id: ID! reviews: [String] @policy(policies: [["reviewer"]]) @tag(name: "x") }\n'
+        "type Query { topMedia: Media }"
+    )
+    sdl = compose(sources({"a": a, "b": b}))
+    media = block(sdl, "interface Media")
+    # Upwards: the interface needs what any implementation needs (scopes: AND of the DNFs).
+    assert "  @authenticated\n{" in media
+    assert (
+        "  title: String @join__field(graph: A) @requiresScopes(scopes: "
+        '[["admin", "read:books"], ["read:books", "read:movies"]])'
+    ) in media
+    # Downwards: a field an @interfaceObject adds carries its requirements to implementations.
+    movie = block(sdl, "type Movie implements Media")
+    assert '  reviews: [String] @policy(policies: [["reviewer"]]) @tag(name: "x") @join__field' in (
+        movie
+    )

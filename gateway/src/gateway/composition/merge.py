@@ -357,9 +357,18 @@ class Merger:
         return name in MERGED_DIRECTIVES or name in self.composed_names
 
     def _merge_applied(
-        self, per_source: Sequence[Sequence[Applied]]
+        self,
+        per_source: Sequence[Sequence[Applied]],
+        extra_access: Sequence[Sequence[Applied]] = (),
     ) -> tuple[list[Applied], list[Applied], list[Applied]]:
-        """Merge one element's applied directives: (inaccessible, access control, others)."""
+        """Merge one element's applied directives: (inaccessible, access control, others).
+
+        `extra_access` are further sources for the access-control directives only: the
+        requirements an interface inherits from its implementations, or an implementation from
+        an @interfaceObject.
+        """
+        extra = [[d for d in ds if d.name in ACCESS_CONTROL] for ds in extra_access]
+        per_source = [*per_source, *(ds for ds in extra if ds)]
         names: list[str] = []
         for directives in per_source:
             for d in directives:
@@ -455,10 +464,35 @@ class Merger:
     def _type_directives(self, name: str) -> tuple[list[Applied], list[Applied]]:
         """(join__type + @inaccessible, remaining merged directives) of a type."""
         sources = self._sources(name)
+        extra: list[list[Applied]] = []
+        if self.kinds.get(name) == INTERFACE:
+            # Access control on implementations applies to the interface too (Apollo's rule).
+            for s in self.subgraphs:
+                for impl in s.implementations(name):
+                    extra.append([d for d, _ in s.types[impl].directives])
         inaccessible, access, others = self._merge_applied(
-            [[d for d, _ in t.directives] for _, t in sources]
+            [[d for d, _ in t.directives] for _, t in sources], extra
         )
         return self._join_types(name) + inaccessible, access + others
+
+    def _inherited_access(self, type_name: str, fname: str) -> list[list[Applied]]:
+        """Access control a field inherits: from implementations' fields (for an interface
+        field) or from @interfaceObject fields standing in for its interfaces."""
+        out: list[list[Applied]] = []
+        if self.kinds.get(type_name) == INTERFACE:
+            for s in self.subgraphs:
+                for impl in s.implementations(type_name):
+                    f = s.types[impl].fields.get(fname)
+                    if f is not None:
+                        out.append(f.directives)
+            return out
+        for itf in self.types[type_name].interfaces:
+            for s in self.subgraphs:
+                if itf in s.interface_objects:
+                    f = s.types[itf].fields.get(fname)
+                    if f is not None:
+                        out.append(f.directives)
+        return out
 
     def _interface_object_fields(self, type_name: str, field_name: str, idx: int) -> list[Field]:
         """Fields standing in for `type_name.field_name` in a subgraph through @interfaceObject."""
@@ -552,7 +586,9 @@ class Merger:
                         )
         kept = list(non_external.values())
         description = self._description([f.description for f in kept])
-        inaccessible, access, others = self._merge_applied([f.directives for f in kept])
+        inaccessible, access, others = self._merge_applied(
+            [f.directives for f in kept], self._inherited_access(type_name, fname)
+        )
         args = self._merge_arguments(coordinate, non_external)
         type_sources = non_external or {i: f for i, f in per.items() if f is not None}
         merged_type, all_equal = self._merge_type_ref(
@@ -873,6 +909,14 @@ class Merger:
                     )
                     if not provided:
                         continue
+                    # As Apollo: the access control the @interfaceObject fields carry, then the
+                    # interface field's other directives, then a graph-less @join__field.
+                    _, access, _ = self._merge_applied([], self._inherited_access(t.name, fname))
+                    copied = [
+                        d
+                        for d in itf_field.directives
+                        if not d.name.startswith("join__") and d.name not in ACCESS_CONTROL
+                    ]
                     t.fields[fname] = MergedField(
                         name=fname,
                         type=itf_field.type,
@@ -883,16 +927,7 @@ class Merger:
                             )
                             for k, a in itf_field.args.items()
                         },
-                        directives=[
-                            d for d in itf_field.directives if not d.name.startswith("join__")
-                        ]
-                        + [Applied("join__field")],
-                    )
-                    # Keep `@inaccessible` first and `@join__field` before the rest, as Apollo.
-                    t.fields[fname].directives.sort(
-                        key=lambda d: (
-                            0 if d.name == "inaccessible" else 1 if d.name == "join__field" else 2
-                        )
+                        directives=[*access, *copied, Applied("join__field")],
                     )
 
     # --- arguments, types, defaults --------------------------------------------------------
