@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_opportunities_open_skills', 'opportunities', ['skills'], unique=False, postgresql_using='gin', postgresql_where=sa.text("status = 'OPEN'"))
+    op.create_index('ix_opportunities_open_skills', 'opportunities', ['skills'], unique=False, postgresql_using='gin', postgresql_where=sa.text("status = 'OPEN'"), postgresql_with={'fastupdate': 'off'})
 
 
 def downgrade() -> None:

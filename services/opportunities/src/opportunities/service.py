@@ -287,11 +287,16 @@ class OpportunityService:
         self, viewer: uuid.UUID, *, first: int
     ) -> list[tuple[m.Opportunity, int]]:
         now = self.config.clock()
+        today = self._today(now)
         async with self.uow() as uow:
+            found = await uow.opportunities.recommended_for(viewer, today=today, limit=first)
+            if found:
+                return found
+            # No skills yet (or nothing shares one): sector and investor fit alone.
             profile = await uow.projections.profile(viewer)
             if profile is None:
                 return []
-            return await uow.opportunities.recommended(profile, today=self._today(now), limit=first)
+            return await uow.opportunities.recommended(profile, today=today, limit=first)
 
     async def matching_member_counts(
         self, viewer: uuid.UUID | None, opportunities: Sequence[m.Opportunity]

@@ -358,6 +358,36 @@ class OpportunityRepository:
         )
         return [(opportunity_from_row(row), int(row.score)) for row in rows]
 
+    async def recommended_for(
+        self, member_id: uuid.UUID, *, today: date, limit: int
+    ) -> list[tuple[Opportunity, int]]:
+        """``recommended`` in one round trip, reading the member's skills from the projection
+        in the same statement; empty when the member has no skills (or no profile)."""
+        o, p = t.opportunities.c, t.member_profiles.c
+        tag = sa.func.unnest(p.skills).table_valued("tag").render_derived(name="member_skill")
+        bonus = sa.case((o.sector == p.sector, 1), else_=0) + sa.case(
+            (sa.and_(p.investor, o.kind == OpportunityKind.INVESTMENT.value), 1), else_=0
+        )
+        score = (sa.func.count() * 10 + bonus).label("score")
+        query = (
+            sa.select(t.opportunities, score)
+            .select_from(
+                t.member_profiles.join(tag, sa.true()).join(
+                    t.opportunities, o.skills.contains(pg_array([tag.c.tag]))
+                )
+            )
+            .where(
+                p.member_id == member_id,
+                o.status == OpportunityStatus.OPEN.value,
+                sa.or_(o.deadline.is_(None), o.deadline >= today),
+            )
+            .group_by(o.id, p.sector, p.investor)
+            .order_by(score.desc(), o.published_at.desc(), o.id.desc())
+            .limit(limit)
+        )
+        rows = await self.conn.execute(query)
+        return [(opportunity_from_row(row), int(row.score)) for row in rows]
+
     async def matching_member_counts(self, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         """Members in the projection sharing at least one skill with each opportunity."""
         if not ids:

@@ -48,12 +48,14 @@ opportunities = sa.Table(
     sa.Column("listed_at", TZ, nullable=False),
     sa.CheckConstraint("status IN ('DRAFT', 'OPEN', 'CLOSED', 'WITHDRAWN')", name="status"),
     sa.Index("ix_opportunities_skills", "skills", postgresql_using="gin"),
-    # Recommendations look up open postings one member skill at a time.
+    # Recommendations look up open postings one member skill at a time. Postings are written
+    # rarely and read often: no pending list (fastupdate) for reads to scan.
     sa.Index(
         "ix_opportunities_open_skills",
         "skills",
         postgresql_using="gin",
         postgresql_where=sa.text("status = 'OPEN'"),
+        postgresql_with={"fastupdate": "off"},
     ),
     sa.Index(
         "ix_opportunities_listing",
