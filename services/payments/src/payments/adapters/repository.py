@@ -31,8 +31,10 @@ class QuoteRepository:
         self.conn = conn
 
     async def add(self, quote: Quote, member_id: uuid.UUID | None) -> None:
+        # A constant statement with parameters: compiled once, cached (no per-call cache key).
         await self.conn.execute(
-            t.quotes.insert().values(
+            t.quotes.insert(),
+            dict(
                 id=quote.id,
                 member_id=member_id,
                 send_currency=quote.send_amount.currency,
@@ -46,7 +48,7 @@ class QuoteRepository:
                 fee_percentage_bp=quote.corridor.fee.percentage_bp,
                 created_at=quote.created_at,
                 expires_at=quote.expires_at,
-            )
+            ),
         )
 
     async def get(self, quote_id: uuid.UUID) -> tuple[Quote, uuid.UUID | None] | None:
@@ -207,7 +209,8 @@ class TransferRepository:
         dispatch_after: datetime | None,
     ) -> None:
         await self.conn.execute(
-            t.transfers.insert().values(
+            t.transfers.insert(),
+            dict(
                 id=transfer.id,
                 reference=transfer.reference,
                 member_id=transfer.sender_id,
@@ -231,7 +234,7 @@ class TransferRepository:
                 created_at=transfer.created_at,
                 updated_at=transfer.created_at,
                 dispatch_after=dispatch_after,
-            )
+            ),
         )
 
     async def get(
