@@ -4,7 +4,7 @@ TOOLS := .tools
 UV := $(TOOLS)/bin/uv
 UV_VERSION := 0.13.8
 
-.PHONY: up test install lint typecheck check bench-events clean
+.PHONY: up test install lint typecheck check bench bench-events clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,6 +27,13 @@ typecheck: install
 	$(UV) run --no-sync mypy
 
 check: lint typecheck test
+
+# Benchmarks print figures; they are not tests.
+bench: install
+	$(UV) run --no-sync python -m bench
+
+bench-events: install
+	$(UV) run --no-sync python bench/events_pipeline.py
 
 clean:
 	rm -rf $(TOOLS) .venv .kopano
