@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -67,6 +68,31 @@ async def ledger_consistent(stack: Stack) -> bool:
     check = await stack.runtime.services.admin.ledger_check()
     consistent: bool = check.consistent
     return consistent
+
+
+RECONCILIATION = """
+query R($start: DateTime!, $end: DateTime!) {
+  reconciliation(partner: "mpesa", periodStart: $start, periodEnd: $end) {
+    ledgerOwed { amount } partnerReported { amount } difference { amount } matched
+    ledgerTransfers reportedTransfers
+  }
+}
+"""
+
+
+async def reconcile(stack: Stack) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    body = await gql(
+        stack.client,
+        RECONCILIATION,
+        {
+            "start": (now - timedelta(hours=1)).isoformat(),
+            "end": (now + timedelta(hours=1)).isoformat(),
+        },
+        token=_ADMIN[0].token,
+    )
+    result: dict[str, Any] = data(body)["reconciliation"]
+    return result
 
 
 async def test_sandbox_drives_remittances_to_paid_out_over_http(
@@ -130,6 +156,15 @@ async def test_duplicated_deliveries_end_as_in_order(stack: Stack, issuer: Token
     assert await state_of(stack, messy, b["id"]) == "PAID_OUT"
     assert await ledger_net(stack, b["id"]) == await ledger_net(stack, a["id"])
     assert await ledger_consistent(stack)
+    # Repeated reports count once: the partner reported exactly what the ledger owes it.
+    assert await reconcile(stack) == {
+        "ledgerOwed": {"amount": "300000"},
+        "partnerReported": {"amount": "300000"},
+        "difference": {"amount": "0"},
+        "matched": True,
+        "ledgerTransfers": 2,
+        "reportedTransfers": 2,
+    }
 
 
 async def test_reordered_and_late_bounce_end_as_in_order(stack: Stack, issuer: TokenIssuer) -> None:
@@ -156,6 +191,9 @@ async def test_reordered_and_late_bounce_end_as_in_order(stack: Stack, issuer: T
     # A reversed and refunded transfer nets to nothing anywhere.
     assert net == {}
     assert await ledger_consistent(stack)
+    reconciled = await reconcile(stack)
+    assert reconciled["ledgerOwed"] == reconciled["partnerReported"] == {"amount": "0"}
+    assert reconciled["matched"] is True
 
 
 async def test_money_arriving_after_cancel_is_refunded(stack: Stack, issuer: TokenIssuer) -> None:
