@@ -295,6 +295,11 @@ def test_malformed_documents_get_a_stable_code(platform: Platform) -> None:
     unknown = platform.gql("{ me { id shoeSize } }")
     assert unknown.codes == ["GRAPHQL_VALIDATION_FAILED"], unknown.text
     assert_clean(unknown)
+    # Variables of the wrong shape are the client's mistake too, with a code.
+    variables = platform.gql(REGISTER, {"input": {"email": 42}})
+    assert variables.errors, variables.text
+    assert set(variables.codes) <= {"BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"}, variables.text
+    assert_clean(variables)
 
 
 # --------------------------------------------------------------------------------------
@@ -587,6 +592,48 @@ def test_a_remittance_goes_from_quote_to_paid_out(platform: Platform, admin_toke
             "recipient": {"name": "'Me Mohapi"},
         }
     ]
+
+
+def test_erasing_an_account_reaches_the_other_services(
+    platform: Platform, admin_token: str
+) -> None:
+    """``eraseMe`` in members; content learns it from ``member.erased`` on Kafka."""
+    needs("content")
+    author_id, token = signed_in(platform, "Teboho Lebona")
+    post = platform.gql(
+        CREATE_POST,
+        {
+            "input": {
+                "kind": "OPINION",
+                "title": f"Why the diaspora should vote {uuid.uuid4().hex[:6]}",
+                "body": "Because *home* is still home.",
+                "language": "st",
+            }
+        },
+        token=token,
+    ).data()["createPost"]
+    platform.gql(
+        "mutation M($id: ID!) { moderatePost(id: $id, approve: true) { id } }",
+        {"id": post["id"]},
+        token=admin_token,
+    ).data()
+    post_doc = "query P($id: ID!) { post(id: $id) { authorRemoved author { id } } }"
+    before = platform.gql(post_doc, {"id": post["id"]}, token=admin_token).data()["post"]
+    assert before == {"authorRemoved": False, "author": {"id": author_id}}
+
+    erased = platform.gql(
+        "mutation E($p: String!) { eraseMe(password: $p) }", {"p": PASSWORD}, token=token
+    ).data()
+    assert erased == {"eraseMe": True}
+
+    def scrubbed() -> bool:
+        now = platform.gql(post_doc, {"id": post["id"]}, token=admin_token).data()["post"]
+        return bool(now["authorRemoved"] and now["author"] is None)
+
+    eventually(scrubbed, what="content attributing the post to a removed member")
+    # The erased account is gone for good.
+    gone = platform.gql("{ me { id } }", token=token)
+    assert gone.codes == ["UNAUTHENTICATED"], gone.text
 
 
 # --------------------------------------------------------------------------------------
