@@ -19,7 +19,8 @@ from payments_stack import deliver, running_stack, wait_for
 from starlette.applications import Starlette
 
 from kopano.auth import TokenIssuer, TokenVerifier
-from kopano.events import CloudEvent, EventSchemas, from_kafka_record, parse_time
+from kopano.events import CloudEvent, EventSchemas, from_kafka_record, parse_time, to_kafka_record
+from kopano.kafka import create_producer
 from payments.adapters import tables as t
 from payments.app import create_app
 from payments.partners.signing import DELIVERY_HEADER, SIGNATURE_HEADER, sign
@@ -180,3 +181,96 @@ async def test_remittance_funded_reaches_kafka(
     assert funded.source == "/kopano/payments"
     assert funded.data["remittanceId"] == sent["id"]
     assert funded.data["receiveAmount"] == {"amount": "75000", "currency": "LSL"}
+
+
+@pytest.fixture
+async def consuming_app(
+    migrated_database_url: str,
+    verifier: TokenVerifier,
+    kafka_bootstrap: str,
+    kafka_supports_idempotence: bool,
+    unique_topic: str,
+) -> AsyncIterator[Starlette]:
+    settings = make_settings(
+        migrated_database_url,
+        consumers_enabled=True,
+        member_topic=unique_topic,
+        consumer_group=f"payments-{uuid.uuid4().hex[:8]}",
+        kafka_bootstrap_servers=kafka_bootstrap,
+        kafka_enable_idempotence=kafka_supports_idempotence,
+    )
+    app = create_app(settings, token_verifier=verifier)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_member_erased_scrubs_recipients_and_sender_details(
+    consuming_app: Starlette,
+    kafka_bootstrap: str,
+    kafka_supports_idempotence: bool,
+    unique_topic: str,
+    issuer: TokenIssuer,
+) -> None:
+    member, admin = Member(issuer), Member(issuer, roles=("member", "admin"))
+    transport = httpx.ASGITransport(app=consuming_app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://payments.test") as client:
+        r = await ready_sender(client, member, admin)
+        q = await quote(client, member)
+        sent = data(await send(client, member, q["id"], r["id"]))["sendRemittance"]
+
+        event = CloudEvent.new(
+            "member.erased",
+            "/kopano/members",
+            str(member.id),
+            {"memberId": str(member.id), "erasedAt": "2026-11-27T10:00:00+00:00"},
+        )
+        producer = create_producer(
+            bootstrap_servers=kafka_bootstrap, enable_idempotence=kafka_supports_idempotence
+        )
+        await producer.start()
+        try:
+            key, value, headers = to_kafka_record(event)
+            # Delivered twice: the inbox makes the second one a no-op.
+            for _ in range(2):
+                await producer.send_and_wait(unique_topic, value, key=key, headers=headers)
+        finally:
+            await producer.stop()
+
+        runtime = consuming_app.state.payments
+        async with asyncio.timeout(60):
+            while True:
+                async with runtime.engine.connect() as conn:
+                    name = (
+                        await conn.execute(
+                            sa.select(t.recipients.c.name).where(
+                                t.recipients.c.id == uuid.UUID(r["id"])
+                            )
+                        )
+                    ).scalar_one()
+                if name == "[erased]":
+                    break
+                await asyncio.sleep(0.2)
+        async with runtime.engine.connect() as conn:
+            recipient = (
+                await conn.execute(
+                    sa.select(t.recipients).where(t.recipients.c.id == uuid.UUID(r["id"]))
+                )
+            ).one()
+            profile = (
+                await conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(t.sender_profiles)
+                    .where(t.sender_profiles.c.member_id == member.id)
+                )
+            ).scalar_one()
+        assert recipient.mobile_number is None
+        assert recipient.removed_at is not None
+        assert profile == 0
+        # The remittance record itself is retained.
+        body = await gql(
+            client,
+            "query R($id: ID!) { remittance(id: $id) { reference receipt { recipientName } } }",
+            {"id": sent["id"]},
+            token=member.token,
+        )
+        assert data(body)["remittance"]["receipt"]["recipientName"] == "[erased]"

@@ -12,11 +12,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from kopano.auth import TokenVerifier
+from kopano.consumer import IdempotentConsumer
 from kopano.kafka import create_producer
 from kopano.logging import get_logger
-from kopano.outbox import OutboxRelay, SqlOutboxStore
+from kopano.outbox import OutboxRelay, SqlInbox, SqlOutboxStore
 from kopano.web import RequestContext, create_service_app, database_check, kafka_check
 from payments.adapters import tables as t
+from payments.consumers import create_consumer
 from payments.context import PaymentsContext
 from payments.partners.base import HttpPartners
 from payments.partners.signing import DELIVERY_HEADER, SIGNATURE_HEADER
@@ -44,6 +46,7 @@ class PaymentsRuntime:
     partners: HttpPartners
     dispatcher: Dispatcher
     relay: OutboxRelay | None = None
+    consumer: IdempotentConsumer | None = None
 
 
 def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
@@ -123,8 +126,14 @@ def create_app(
                 service_name=settings.service_name,
             )
             await runtime.relay.start()
+        if settings.consumers_enabled:
+            runtime.consumer = create_consumer(settings, SqlInbox(runtime.engine, t.inbox))
+            await runtime.consumer.start()
 
     async def stop() -> None:
+        if runtime.consumer is not None:
+            await runtime.consumer.stop()
+            runtime.consumer = None
         await runtime.dispatcher.stop()
         if runtime.relay is not None:
             await runtime.relay.stop()
@@ -133,7 +142,7 @@ def create_app(
         await runtime.engine.dispose()
 
     checks = {"database": database_check(runtime.engine)}
-    if settings.relay_enabled:
+    if settings.relay_enabled or settings.consumers_enabled:
         checks["kafka"] = kafka_check(settings.kafka_bootstrap_servers)
 
     app = create_service_app(

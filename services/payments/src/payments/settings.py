@@ -24,6 +24,10 @@ class PaymentsSettings(BaseServiceSettings, PostgresSettingsMixin):
     # Seconds a request waits for a pooled database connection before failing.
     database_pool_timeout: float = Field(default=30.0, gt=0)
 
+    # What the service consumes: the members service's member events (erasure).
+    member_topic: str = "members.member"
+    consumer_group: str = "payments"
+
     # The partners' HTTP API (the sandbox in dev: `python -m payments.sandbox`).
     partner_base_url: str = "http://127.0.0.1:4014"
     partner_timeout_seconds: float = Field(default=5.0, gt=0)
