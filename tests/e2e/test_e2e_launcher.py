@@ -3,7 +3,11 @@ members JWKS URL and the payments sandbox partners (no servers started)."""
 
 from __future__ import annotations
 
+import os
+import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -121,3 +125,24 @@ def test_registry_ports_are_unchanged_by_resolution() -> None:
     assert [s.port for s in SERVICES] == [4001, 4002, 4003, 4004]
     assert GATEWAY.port == 4000
     assert isinstance(GATEWAY, ServiceSpec)
+
+
+def test_up_refuses_a_taken_gateway_port_before_starting_anything(tmp_path: Path) -> None:
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.endswith("_PORT")}
+        env.update({"GATEWAY_PORT": str(port), "KOPANO_PORT_OFFSET": "20000", "NO_COLOR": "1"})
+        done = subprocess.run(
+            [sys.executable, "-m", "kopano.devstack", "up", "--data-dir", str(tmp_path / "d")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert f"{port} (gateway)" in done.stdout
+    # Nothing was started: no server data was created.
+    assert not (tmp_path / "d" / "postgres").exists()

@@ -161,6 +161,14 @@ def test_up_prints_the_gateway_and_every_service_url(platform: Platform) -> None
     ready = platform.http.get(platform.url("/readyz")).json()
     assert ready["status"] == "ok"
     assert sorted(ready["subgraphs"]) == sorted(s.name for s in installed_services())
+    assert "gateway_requests_total" in platform.http.get(platform.url("/metrics")).text
+    # Every service answers its operational endpoints on the port it was given.
+    for spec in installed_services():
+        for path in ("/healthz", "/readyz"):
+            reply = platform.http.get(platform.url(path, spec.name))
+            assert reply.status_code == 200, f"{spec.name}{path}: {reply.text}"
+        metrics = platform.http.get(platform.url("/metrics", spec.name))
+        assert "http_requests_total" in metrics.text, spec.name
 
 
 def test_each_service_process_is_under_150_mb_resident_when_idle(platform: Platform) -> None:
