@@ -262,9 +262,11 @@ class GatewayApp:
         LATENCY.observe(elapsed)
         op_name = _operation_name(gw, payload) if gw.metrics or self.access_log else None
         if gw.metrics:
-            label = telemetry.operation_label(op_name)
-            telemetry.OPERATIONS.labels(label, str(status)).inc()
-            telemetry.OPERATION_LATENCY.labels(label).observe(elapsed)
+            m = _OP_METRICS.get((op_name, status))
+            if m is None:
+                m = _op_metrics(op_name, status)
+            m[0].inc()
+            m[1].observe(elapsed)
         if self.access_log:
             errors = result.get("errors") if isinstance(result, dict) else None
             log.info(
@@ -520,3 +522,18 @@ def _operation_name(gw: Gateway, payload: Any) -> str | None:
     if isinstance(doc, Document) and doc.operation.name is not None:
         return doc.operation.name.value
     return None
+
+
+# (operation name, status) -> labelled children, resolved once per pair
+_OP_METRICS: dict[tuple[str | None, int], tuple[Any, Any]] = {}
+
+
+def _op_metrics(op_name: str | None, status: int) -> tuple[Any, Any]:
+    label = telemetry.operation_label(op_name)
+    m = (
+        telemetry.OPERATIONS.labels(label, str(status)),
+        telemetry.OPERATION_LATENCY.labels(label),
+    )
+    if len(_OP_METRICS) < 4 * telemetry.MAX_OPERATION_LABELS:
+        _OP_METRICS[(op_name, status)] = m
+    return m

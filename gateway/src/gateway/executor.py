@@ -496,6 +496,16 @@ class Gateway:
         if breaker is not None and breaker[0] > 0:
             self.breakers = {g: CircuitBreaker(*breaker) for g in self.urls}
         self.metrics = metrics
+        # labelled children resolved once: `labels()` is too costly per fetch
+        self._fetch_metrics = {
+            g: (
+                telemetry.SUBGRAPH_REQUESTS.labels(n, "ok"),
+                telemetry.SUBGRAPH_REQUESTS.labels(n, "error"),
+                telemetry.SUBGRAPH_LATENCY.labels(n),
+            )
+            for g, n in self.names.items()
+        }
+        self._cache_miss = telemetry.PLAN_CACHE.labels("miss")
         self.tracer = tracer
 
     def document(self, query: str, operation_name: str | None) -> Document:
@@ -503,7 +513,7 @@ class Gateway:
         doc = self.documents.get(key)
         if doc is None:
             if self.metrics:
-                telemetry.PLAN_CACHE.labels("miss").inc()
+                self._cache_miss.inc()
             try:
                 doc = Document(self, query, operation_name)
             except OperationError as e:
@@ -646,7 +656,7 @@ class Gateway:
             if self.metrics:
                 telemetry.SUBGRAPH_REQUESTS.labels(name, "circuit_open").inc()
             raise SubgraphHTTPError("circuit open")
-        outcome = "ok"
+        failed = False
         try:
             if self.tracer is not None:
                 with self.tracer.start_as_current_span(
@@ -657,15 +667,16 @@ class Gateway:
             else:
                 resp = await self._post_retrying(graph, body, extra, dedup, idempotent)
         except SubgraphHTTPError:
-            outcome = "error"
+            failed = True
             if breaker is not None:
                 breaker.failure()
                 telemetry.CIRCUIT_STATE.labels(name).set(breaker.state)
             raise
         finally:
             if self.metrics:
-                telemetry.SUBGRAPH_REQUESTS.labels(name, outcome).inc()
-                telemetry.SUBGRAPH_LATENCY.labels(name).observe(time.perf_counter() - t0)
+                ok, err, latency = self._fetch_metrics[graph]
+                (err if failed else ok).inc()
+                latency.observe(time.perf_counter() - t0)
         if breaker is not None and breaker.state != 0:
             breaker.success()
             telemetry.CIRCUIT_STATE.labels(name).set(breaker.state)
@@ -677,7 +688,9 @@ class Gateway:
         self, graph: str, body: bytes, extra: bytes, dedup: bool, idempotent: bool
     ) -> Any:
         # Only queries are retried: a mutation may have taken effect before the failure.
-        attempts = 1 + (self.retries if idempotent else 0)
+        if not idempotent or not self.retries:
+            return await self._post_raw(graph, body, extra, dedup)
+        attempts = 1 + self.retries
         for attempt in range(attempts):
             try:
                 return await self._post_raw(graph, body, extra, dedup)
