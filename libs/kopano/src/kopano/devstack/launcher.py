@@ -158,7 +158,7 @@ class Console:
         self.out = out
         self.lock = threading.Lock()
         self.color = out.isatty() and not os.environ.get("NO_COLOR")
-        self.width = 14
+        self.width = 16  # "payments-sandbox"
         self._color_of: dict[str, str] = {}
 
     def _paint(self, text: str, code: str) -> str:
