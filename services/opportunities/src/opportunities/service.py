@@ -71,7 +71,7 @@ def normalise_languages(raw: Sequence[str]) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[..., UnitOfWork]
     event_source: str
     opportunity_topic: str = "opportunities.opportunity"
     application_topic: str = "opportunities.application"
@@ -134,7 +134,7 @@ class OpportunityService:
         return opp
 
     async def official_of(self, member_id: uuid.UUID) -> frozenset[uuid.UUID]:
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             return await uow.projections.official_of(member_id)
 
     # ------------------------------------------------------------------ postings
@@ -247,7 +247,7 @@ class OpportunityService:
     async def visible(
         self, viewer: uuid.UUID | None, ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, m.Opportunity]:
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             found = await uow.opportunities.get_many(ids)
             insider = await uow.projections.official_of(viewer) if viewer else frozenset()
         return {
@@ -266,7 +266,7 @@ class OpportunityService:
         after: tuple[Any, ...] | None,
     ) -> Page[m.Opportunity]:
         now = self.config.clock()
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             insider = await uow.projections.official_of(viewer) if viewer else frozenset()
             flt = replace(flt, insider_of=insider)
             rows = await uow.opportunities.search(
@@ -288,7 +288,7 @@ class OpportunityService:
     ) -> list[tuple[m.Opportunity, int]]:
         now = self.config.clock()
         today = self._today(now)
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             found = await uow.opportunities.recommended_for(viewer, today=today, limit=first)
             if found:
                 return found
@@ -304,7 +304,7 @@ class OpportunityService:
         """A count per posting for its organisation's officials; None for anyone else."""
         if viewer is None:
             return {o.id: None for o in opportunities}
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             insider = await uow.projections.official_of(viewer)
             mine = [o.id for o in opportunities if o.details.organisation_id in insider]
             counts = await uow.opportunities.matching_member_counts(mine)
@@ -428,7 +428,7 @@ class OpportunityService:
     ) -> dict[uuid.UUID, m.Application]:
         if viewer is None:
             return {}
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             found = await uow.applications.get_many(ids)
             insider = await uow.projections.official_of(viewer)
             opps = await uow.opportunities.get_many([a.opportunity_id for a in found.values()])
@@ -441,7 +441,7 @@ class OpportunityService:
     async def applications_of(
         self, member_id: uuid.UUID, *, first: int, after: tuple[Any, ...] | None
     ) -> Page[m.Application]:
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             rows = await uow.applications.page(
                 applicant_id=member_id, after=_typed_after(after), limit=first + 1
             )
@@ -458,7 +458,7 @@ class OpportunityService:
         """Applications to a posting, for its organisation's officials (None for others)."""
         if viewer is None:
             return None
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             if opportunity.details.organisation_id not in await uow.projections.official_of(viewer):
                 return None
             rows = await uow.applications.page(
@@ -469,7 +469,7 @@ class OpportunityService:
     async def my_applications(
         self, viewer: uuid.UUID, opportunity_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, m.Application]:
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             return await uow.applications.of_member_for(viewer, opportunity_ids)
 
     # ------------------------------------------------------------------ saved searches
@@ -501,7 +501,7 @@ class OpportunityService:
         return True
 
     async def saved_searches(self, member_id: uuid.UUID) -> list[SavedSearch]:
-        async with self.uow() as uow:
+        async with self.uow(read_only=True) as uow:
             return await uow.saved_searches.for_member(member_id)
 
 
