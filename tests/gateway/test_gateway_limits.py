@@ -8,6 +8,17 @@ from typing import Any
 import orjson
 from gw_hardening import Calls, Running, Subgraphs, start_gateway
 
+from gateway.limits import count_tokens
+
+
+def test_token_count_treats_strings_and_comments_like_the_lexer() -> None:
+    q = '{ a(s: "x y z", t: """p q""") # c d e f g h\n b }'
+    # { a ( s : "x y z" t : """p q""" ) b }
+    assert count_tokens(q, 12) == 12
+    assert count_tokens(q, 11) > 11
+    assert count_tokens("{ a b c }", 4) > 4  # no strings: the word bound decides
+    assert count_tokens("{ a }", 100) <= 100
+
 
 async def _with(subgraphs: Subgraphs, **options: Any) -> Running:
     app_options = options.pop("app_options", {})

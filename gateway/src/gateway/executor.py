@@ -471,6 +471,7 @@ class Gateway:
         self.hidden = frozenset(n for n, t in supergraph.types.items() if t.inaccessible)
         self._inflight: dict[tuple[str, bytes, bytes], asyncio.Future[tuple[int, bytes]]] = {}
         self.max_tokens = max_tokens
+        self._rejected: OrderedDict[tuple[int, int, str | None], OperationError] = OrderedDict()
         # limit name (depth, aliases, root_fields, cost) -> maximum; only the ones set
         self.limits = {k: v for k, v in (limits or {}).items() if v}
         self.limits_measure = limits_mode == "measure"
@@ -511,6 +512,8 @@ class Gateway:
     def document(self, query: str, operation_name: str | None) -> Document:
         key = (query, operation_name)
         doc = self.documents.get(key)
+        if doc is None and len(query) > 10_000:
+            doc = self._rejected.get((hash(query), len(query), operation_name))
         if doc is None:
             if self.metrics:
                 self._cache_miss.inc()
@@ -518,7 +521,12 @@ class Gateway:
                 doc = Document(self, query, operation_name)
             except OperationError as e:
                 if len(query) > 10_000:
-                    raise  # never keep large rejected documents around
+                    # Large rejected documents are not kept; only their (randomised,
+                    # per-process) hash, so a retry is refused without being read again.
+                    self._rejected[(hash(query), len(query), operation_name)] = e
+                    if len(self._rejected) > 64:
+                        self._rejected.popitem(last=False)
+                    raise
                 doc = e
             self.documents[key] = doc
             if len(self.documents) > self.cache_size:
