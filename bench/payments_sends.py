@@ -31,6 +31,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import psutil
 import sqlalchemy as sa
 import uvicorn
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -145,7 +146,7 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
         try:
             await wait_healthy(f"http://127.0.0.1:{sandbox_port}/healthz")
             await wait_healthy(f"http://127.0.0.1:{payments_port}/readyz")
-            await run(args, f"http://127.0.0.1:{payments_port}", issuer, database_url)
+            await run(args, f"http://127.0.0.1:{payments_port}", issuer, database_url, procs)
         finally:
             for proc in procs:
                 proc.terminate()
@@ -169,9 +170,20 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
         sys.exit(1)
 
 
+def cpu_seconds(procs: list[psutil.Process]) -> list[float]:
+    """User + system CPU each process has used so far."""
+    return [sum(p.cpu_times()[:2]) for p in procs]
+
+
 async def run(
-    args: argparse.Namespace, base_url: str, issuer: TokenIssuer, database_url: str
+    args: argparse.Namespace,
+    base_url: str,
+    issuer: TokenIssuer,
+    database_url: str,
+    children: list[subprocess.Popen[bytes]],
 ) -> None:
+    # CPU time, not only throughput: other processes share the cores.
+    watched = [psutil.Process(p.pid) for p in children]
     admin = issuer.issue_access_token(str(uuid.uuid4()), ["member", "admin"])
     members: list[tuple[str, str]] = []  # (token, recipient id)
     limits = httpx.Limits(
@@ -228,6 +240,7 @@ async def run(
                     if failures <= 3:
                         print(f"send failed: {exc}")
 
+        cpu_start = cpu_seconds(watched)
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
         sent_at = time.perf_counter()
@@ -255,6 +268,7 @@ async def run(
                     break
                 await asyncio.sleep(0.1)
         done_at = time.perf_counter()
+        cpu_used = [end - begin for begin, end in zip(cpu_start, cpu_seconds(watched), strict=True)]
     finally:
         await engine.dispose()
 
@@ -267,6 +281,11 @@ async def run(
     print(
         f"end to end (PAID_OUT, {events} events on Kafka): {accepted / total_s:8.1f} sends/s  "
         f"({total_s:.2f} s)"
+    )
+    sandbox_cpu, payments_cpu = cpu_used
+    print(
+        f"CPU per send, end to end: payments service {payments_cpu / accepted * 1000:.1f} ms, "
+        f"sandbox partners {sandbox_cpu / accepted * 1000:.1f} ms"
     )
 
 
