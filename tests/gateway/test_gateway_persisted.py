@@ -63,6 +63,12 @@ async def test_safelist_runs_only_listed_operations(
             r = await running.post(body)
             assert r.status_code == 400
             assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
+        # GET obeys the safelist too
+        get = running.client.get
+        r = await get(running.url + "/graphql", params={"query": "{ latestReviews { id } }"})
+        assert r.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_IN_LIST"
         assert calls.count() == 0
+        r = await get(running.url + "/graphql", params={"documentId": "users-v1"})
+        assert r.json() == want
     finally:
         await running.stop()

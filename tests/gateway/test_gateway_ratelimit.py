@@ -34,6 +34,10 @@ async def test_limit_headers_and_429(subgraphs: Subgraphs, calls: Calls, kind: s
         calls.clear()
         r = await running.post({"query": "{ users { id } }"})
         assert r.status_code == 429
+        # GET shares the budget
+        r = await running.client.get(running.url + "/graphql", params={"query": "{ users { id } }"})
+        assert r.status_code == 429
+        assert r.headers["ratelimit"].startswith('"default";r=0;')
         assert r.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
         assert int(r.headers["retry-after"]) >= 1
         assert calls.count() == 0

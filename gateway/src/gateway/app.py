@@ -391,36 +391,23 @@ class GatewayApp:
                 return JSONResponse({"errors": [{"message": "GraphiQL is disabled"}]}, 404)
             return HTMLResponse(GRAPHIQL)
         qs = parse_qs(request.url.query)
-        query = (qs.get("query") or [""])[0]
-        if not query:
+        payload: dict[str, Any] = {}
+        for k in ("query", "operationName", "documentId"):
+            if qs.get(k):
+                payload[k] = qs[k][0]
+        for k in ("variables", "extensions"):
+            if qs.get(k):
+                try:
+                    payload[k] = orjson.loads(qs[k][0])
+                except orjson.JSONDecodeError:
+                    return JSONResponse({"errors": [{"message": f"Invalid {k}"}]}, 400)
+        if (
+            not payload.get("query")
+            and not payload.get("extensions")
+            and "documentId" not in payload
+        ):
             return JSONResponse({"errors": [{"message": "Missing query"}]}, status_code=400)
-        op_names = qs.get("operationName")
-        op_name = op_names[0] if op_names else None
-        variables: Any = None
-        if qs.get("variables"):
-            try:
-                variables = orjson.loads(qs["variables"][0])
-            except orjson.JSONDecodeError:
-                return JSONResponse({"errors": [{"message": "Invalid variables"}]}, status_code=400)
-        gw = self.gateway
-        try:
-            doc = gw.document(query, op_name)
-            if doc.operation.operation.value != "query":
-                return JSONResponse(
-                    {"errors": [{"message": "Only queries are allowed over GET"}]},
-                    status_code=405,
-                )
-        except OperationError as e:
-            return JSONResponse({"errors": e.errors}, status_code=400)
-        if "explain" in qs and self.allow_explain:
-            return Response(
-                orjson.dumps(
-                    self._explain(
-                        {"query": query, "operationName": op_name, "variables": variables}
-                    )
-                ),
-                media_type="application/json",
-            )
+        headers: dict[str, str] = {}
         auth = request.headers.get("authorization", "").encode()
         principal: Principal | None = None
         if self.verifier is not None and auth:
@@ -432,11 +419,53 @@ class GatewayApp:
                     status_code=401,
                     headers={"www-authenticate": 'Bearer error="invalid_token"'},
                 )
-        result = await gw.execute(query, op_name, variables, auth, principal=principal)
+        if self.rate_limiter is not None:
+            client = principal.subject if principal is not None else _client_addr(request.scope)
+            decision = await self.rate_limiter.hit(client)
+            headers = {k.decode(): v.decode() for k, v in decision.headers()}
+            if not decision.allowed:
+                return JSONResponse(_reject("RATE_LIMITED", "Too many requests."), 429, headers)
+        if self.persisted is not None:
+            try:
+                payload["query"] = self.persisted.resolve(payload)
+            except LimitExceeded as exc:
+                return JSONResponse({"errors": [exc.error()]}, exc.status, headers)
+        query = payload.get("query")
+        if not isinstance(query, str) or not query:
+            return JSONResponse({"errors": [{"message": "Missing query"}]}, status_code=400)
+        op_name = payload.get("operationName")
+        variables = payload.get("variables")
+        gw = self.gateway
+        try:
+            doc = gw.document(query, op_name)
+            if doc.operation.operation.value != "query":
+                return JSONResponse(
+                    {"errors": [{"message": "Only queries are allowed over GET"}]},
+                    status_code=405,
+                )
+        except OperationError as e:
+            return JSONResponse({"errors": e.errors}, status_code=400, headers=headers)
+        if "explain" in qs and self.allow_explain:
+            return Response(
+                orjson.dumps(
+                    self._explain(
+                        {"query": query, "operationName": op_name, "variables": variables}
+                    )
+                ),
+                media_type="application/json",
+            )
+        result = await gw.execute(
+            query,
+            op_name,
+            variables if isinstance(variables, dict) else None,
+            auth,
+            principal=principal,
+        )
         return Response(
             orjson.dumps(result),
             status_code=200 if "data" in result else 400,
             media_type="application/json",
+            headers=headers,
         )
 
     async def healthz(self, request: Request) -> Response:
