@@ -55,7 +55,10 @@ def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
         pool_timeout=settings.database_pool_timeout,
-        pool_pre_ping=True,
+        # No pre-ping: it is a round trip on every checkout (several per send). A connection
+        # the server dropped fails its statement, SQLAlchemy invalidates it and the pool
+        # opens a fresh one; recycling bounds how long an idle one is trusted.
+        pool_recycle=300,
     )
     partners = HttpPartners(settings.partner_base_url, timeout=settings.partner_timeout_seconds)
     holder: list[Dispatcher] = []

@@ -26,6 +26,10 @@ class UnitOfWork:
 
     Leaving the block without ``commit()`` (or with an exception) rolls everything back,
     queued events included, so a transfer never changes state without its postings and events.
+
+    ``autocommit=True`` is for use cases that run a single statement or only read: no BEGIN
+    and COMMIT round trips (one statement is atomic on its own). Such a unit cannot publish
+    events, since those must commit together with a state change.
     """
 
     conn: AsyncConnection
@@ -37,13 +41,17 @@ class UnitOfWork:
     members: MemberRepository
     webhooks: WebhookRepository
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
         self._engine = engine
+        self._autocommit = autocommit
         self._events: list[tuple[CloudEvent, str]] = []
 
     async def __aenter__(self) -> Self:
         self.conn = await self._engine.connect()
-        await self.conn.begin()
+        if self._autocommit:
+            self.conn = await self.conn.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            await self.conn.begin()
         self._events = []
         self.quotes = QuoteRepository(self.conn)
         self.recipients = RecipientRepository(self.conn)
@@ -68,9 +76,13 @@ class UnitOfWork:
 
     def publish(self, event: CloudEvent, topic: str) -> None:
         """Queue an event; it is written to the outbox in this transaction at commit."""
+        if self._autocommit:
+            raise RuntimeError("an autocommit unit of work cannot publish events")
         self._events.append((event, topic))
 
     async def commit(self) -> None:
+        if self._autocommit:
+            return  # each statement committed as it ran
         if self._events:
             await add_many_to_outbox(self.conn, self._events, table=t.outbox)
             self._events = []
@@ -85,5 +97,5 @@ class UnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self) -> UnitOfWork:
-        return UnitOfWork(self.engine)
+    def __call__(self, *, autocommit: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, autocommit=autocommit)

@@ -13,7 +13,7 @@ from payments.domain.limits import DEFAULT_LIMITS, TierLimits, VerificationTier
 from payments.domain.quotes import CorridorBook, default_corridor_book
 from payments.domain.transfers import Transfer, TransferState
 from payments.events import EVENT_FOR_STATE, REMITTANCE_TOPIC, remittance_event
-from payments.unit_of_work import UnitOfWork
+from payments.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 S = TransferState
@@ -25,7 +25,7 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class ServiceConfig:
-    uow: Callable[[], UnitOfWork]
+    uow: UnitOfWorkFactory
     event_source: str = "/kopano/payments"
     remittance_topic: str = REMITTANCE_TOPIC
     corridors: CorridorBook = field(default_factory=default_corridor_book)

@@ -80,6 +80,10 @@ class LimitsView:
 
 
 class RemittanceService:
+    """Read-only use cases run on autocommit connections: under READ COMMITTED each statement
+    sees its own snapshot inside a transaction too, so BEGIN/ROLLBACK would only add round
+    trips."""
+
     def __init__(self, config: ServiceConfig) -> None:
         self.config = config
 
@@ -111,13 +115,13 @@ class RemittanceService:
             if receive_amount is not None
             else None,
         )
-        async with self.config.uow() as uow:
+        # One INSERT: atomic without a surrounding transaction.
+        async with self.config.uow(autocommit=True) as uow:
             await uow.quotes.add(quote, member_id)
-            await uow.commit()
         return quote
 
     async def get_quote(self, quote_id: uuid.UUID) -> Quote | None:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             found = await uow.quotes.get(quote_id)
         return found[0] if found else None
 
@@ -150,15 +154,15 @@ class RemittanceService:
         return True
 
     async def recipients(self, member_id: uuid.UUID) -> list[Recipient]:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             return await uow.recipients.for_member(member_id)
 
     async def recipient(self, member_id: uuid.UUID, recipient_id: uuid.UUID) -> Recipient:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             return await self._own_recipient(uow, member_id, recipient_id)
 
     async def recipients_by_ids(self, ids: list[uuid.UUID]) -> dict[uuid.UUID, Recipient]:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             return await uow.recipients.get_many(ids)
 
     @staticmethod
@@ -183,12 +187,12 @@ class RemittanceService:
         return details
 
     async def sender_details(self, member_id: uuid.UUID) -> SenderDetails | None:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             return await uow.members.sender_details(member_id)
 
     async def limits(self, member_id: uuid.UUID) -> LimitsView:
         day, month = period_starts(self.config.clock())
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             tier = await uow.members.tier(member_id)
             usage = await uow.transfers.usage(member_id, day, month)
         return LimitsView(tier, self.config.limits[tier], usage)
@@ -315,7 +319,7 @@ class RemittanceService:
     # ------------------------------------------------------------------ reading
 
     async def remittance(self, transfer_id: uuid.UUID) -> TransferDetails | None:
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             record = await uow.transfers.get(transfer_id)
             if record is None:
                 return None
@@ -334,7 +338,7 @@ class RemittanceService:
     ) -> list[TransferDetails]:
         if not 1 <= first <= 100:
             raise BadUserInput("first must be between 1 and 100", field="first")
-        async with self.config.uow() as uow:
+        async with self.config.uow(autocommit=True) as uow:
             before = None
             if after is not None:
                 anchor = await uow.transfers.get(after)
