@@ -620,6 +620,7 @@ class WebhookRepository:
         amount: Money,
         signed_at: datetime,
         received_at: datetime,
+        resulting_state: str | None = None,
     ) -> bool:
         """Remember a delivery; False when this delivery id was seen before (duplicate/replay)."""
         result = await self.conn.execute(
@@ -633,21 +634,12 @@ class WebhookRepository:
                 currency=amount.currency,
                 signed_at=signed_at,
                 received_at=received_at,
+                resulting_state=resulting_state,
             )
             .on_conflict_do_nothing()
             .returning(t.webhook_deliveries.c.delivery_id)
         )
         return result.first() is not None
-
-    async def set_result(self, partner: str, delivery_id: str, state: str) -> None:
-        await self.conn.execute(
-            t.webhook_deliveries.update()
-            .where(
-                t.webhook_deliveries.c.partner == partner,
-                t.webhook_deliveries.c.delivery_id == delivery_id,
-            )
-            .values(resulting_state=state)
-        )
 
     async def reported(self, partner: str, start: datetime, end: datetime) -> tuple[int, int]:
         """Net payout value the partner reported in [start, end): credited minus returned.

@@ -82,6 +82,12 @@ class WebhookService:
             transfer = record.transfer
             if partner not in (transfer.payin_provider, transfer.payout_partner):
                 return WebhookResult(WebhookStatus.REJECTED, detail="not this transfer's partner")
+            # The domain decides first (in memory): a duplicate, late or out-of-order outcome
+            # ends where in-order delivery would have, and a stale one changes nothing. The
+            # delivery row then carries its resulting state in the same insert; a duplicate
+            # rolls the whole transaction back, so the in-memory move is never persisted.
+            before = transfer.state
+            postings = apply_partner_outcome(transfer, outcome, at=now)
             fresh = await uow.webhooks.record(
                 partner=partner,
                 delivery_id=delivery_id,
@@ -90,14 +96,11 @@ class WebhookService:
                 amount=amount,
                 signed_at=datetime.fromtimestamp(signed.timestamp, UTC),
                 received_at=now,
+                resulting_state=transfer.state.value,
             )
             if not fresh:
-                return WebhookResult(WebhookStatus.DUPLICATE, state=transfer.state.value)
-            # The domain decides: a duplicate, late or out-of-order outcome ends where
-            # in-order delivery would have, and a stale one changes nothing.
-            postings = apply_partner_outcome(transfer, outcome, at=now)
+                return WebhookResult(WebhookStatus.DUPLICATE, state=before.value)
             due = await record_moves(uow, self.config, transfer, postings, now)
-            await uow.webhooks.set_result(partner, delivery_id, transfer.state.value)
             await uow.commit()
         if due:
             self.config.on_dispatch_due()
