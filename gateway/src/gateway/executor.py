@@ -109,7 +109,8 @@ class OperationError(Exception):
         self.errors = errors
 
 
-def _err(e: GraphQLError) -> dict[str, Any]:
+def _err(e: GraphQLError, code: str | None = None) -> dict[str, Any]:
+    """A client-facing error; `code` is the stable `extensions.code` unless the error has one."""
     d: dict[str, Any] = {"message": e.message}
     if e.locations:
         d["locations"] = [{"line": loc.line, "column": loc.column} for loc in e.locations]
@@ -117,7 +118,13 @@ def _err(e: GraphQLError) -> dict[str, Any]:
         d["path"] = list(e.path)
     if e.extensions:
         d["extensions"] = e.extensions
+    elif code is not None:
+        d["extensions"] = {"code": code}
     return d
+
+
+def _request_error(message: str, code: str = "GRAPHQL_VALIDATION_FAILED") -> dict[str, Any]:
+    return {"message": message, "extensions": {"code": code}}
 
 
 class Document:
@@ -147,21 +154,34 @@ class Document:
         try:
             doc = parse(query, max_tokens=max_tokens or None)
         except GraphQLError as e:
-            raise OperationError([_err(e)]) from e
+            raise OperationError([_err(e, "GRAPHQL_PARSE_FAILED")]) from e
         errs = validate(gateway.schema, doc)
         if errs:
-            raise OperationError([_err(e) for e in errs])
+            raise OperationError([_err(e, "GRAPHQL_VALIDATION_FAILED") for e in errs])
         ops = [d for d in doc.definitions if isinstance(d, OperationDefinitionNode)]
         if operation_name:
             ops = [o for o in ops if o.name and o.name.value == operation_name]
             if not ops:
-                raise OperationError([{"message": f"Unknown operation named '{operation_name}'."}])
+                raise OperationError(
+                    [_request_error(f"Unknown operation named '{operation_name}'.")]
+                )
         elif len(ops) > 1:
             raise OperationError(
-                [{"message": "Must provide operation name if query contains multiple operations."}]
+                [
+                    _request_error(
+                        "Must provide operation name if query contains multiple operations."
+                    )
+                ]
             )
         if ops[0].operation.value == "subscription":
-            raise OperationError([{"message": "Subscriptions are not supported by the gateway."}])
+            raise OperationError(
+                [
+                    _request_error(
+                        "Subscriptions are not supported by the gateway.",
+                        "SUBSCRIPTIONS_NOT_SUPPORTED",
+                    )
+                ]
+            )
         self.document = doc
         self.operation = ops[0]
         self.fragments = {
@@ -573,7 +593,7 @@ class Gateway:
         except LimitExceeded as e:
             return {"errors": [e.error()]}
         except PlanningError as e:
-            return {"errors": [{"message": str(e)}], "data": None}
+            return {"errors": [_request_error(str(e), "QUERY_PLANNING_FAILED")], "data": None}
         if prepared.introspection is not None and not self.introspection:
             return {
                 "errors": [
@@ -588,7 +608,7 @@ class Gateway:
                 self.schema, prepared.operation.variable_definitions or (), variables
             )
             if isinstance(coerced, list):
-                return {"errors": [_err(e) for e in coerced]}
+                return {"errors": [_err(e, "BAD_USER_INPUT") for e in coerced]}
         data: dict[str, Any] = {}
         if extra is None:
             extra = self.static_headers
