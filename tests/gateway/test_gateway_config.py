@@ -11,6 +11,7 @@ from gateway.__main__ import build_app
 from gateway.config import parse_args
 from gateway.persisted import PersistedQueries
 from gateway.ratelimit import MemoryRateLimiter, RedisRateLimiter
+from gateway.supergraph import Supergraph
 
 
 def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -78,3 +79,24 @@ def test_build_app_wires_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
     )
     assert isinstance(app.rate_limiter, RedisRateLimiter)
     assert app.verifier is None
+
+
+def test_subgraph_urls_from_the_environment_route_the_supergraph(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Inside a cluster the composed localhost URLs are replaced per subgraph."""
+    path = tmp_path / "sg.graphql"
+    path.write_text(
+        supergraph_sdl(
+            {n: f"http://127.0.0.1:9/{n}" for n in ("accounts", "products", "inventory", "reviews")}
+        )
+    )
+    monkeypatch.setenv("GATEWAY_SUBGRAPH_URL_ACCOUNTS", "http://accounts:4001/graphql")
+    settings = parse_args(["--supergraph", str(path)])
+    assert settings.subgraph_urls == {"ACCOUNTS": "http://accounts:4001/graphql"}
+    urls = {
+        g.subgraph: g.url
+        for g in Supergraph(path.read_text(), settings.subgraph_urls).graphs.values()
+    }
+    assert urls["accounts"] == "http://accounts:4001/graphql"
+    assert urls["products"] == "http://127.0.0.1:9/products"

@@ -31,7 +31,7 @@ def gateway_factory(
 
     def make(sdl: str) -> Gateway:
         return Gateway(
-            Supergraph(sdl),
+            Supergraph(sdl, settings.subgraph_urls),
             dedup=settings.dedup,
             pool=shared,
             max_tokens=settings.max_tokens,

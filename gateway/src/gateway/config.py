@@ -4,12 +4,25 @@ identity values) and matching command-line flags. A flag wins over the environme
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Mode = Literal["enforce", "measure", "off"]
+
+
+SUBGRAPH_URL_PREFIX = "GATEWAY_SUBGRAPH_URL_"
+
+
+def subgraph_urls_from_env() -> dict[str, str]:
+    """`GATEWAY_SUBGRAPH_URL_MEMBERS=http://members:4001/graphql` routes the members subgraph."""
+    return {
+        name[len(SUBGRAPH_URL_PREFIX) :].upper(): value
+        for name, value in os.environ.items()
+        if name.startswith(SUBGRAPH_URL_PREFIX) and value
+    }
 
 
 class GatewaySettings(BaseSettings):
@@ -30,6 +43,8 @@ class GatewaySettings(BaseSettings):
     log_level: str = "warning"
     console_logs: bool = False
     shutdown_grace: float = 10.0
+    # Subgraph name -> routing URL, overriding the supergraph's (GATEWAY_SUBGRAPH_URL_<NAME>).
+    subgraph_urls: dict[str, str] = Field(default_factory=subgraph_urls_from_env)
 
     # identity and authorization
     jwks_url: str = Field("", validation_alias=AliasChoices("GATEWAY_JWKS_URL", "KOPANO_JWKS_URL"))

@@ -7,6 +7,7 @@ so planning never looks at directives again.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,8 +155,11 @@ def _args(d: DirectiveNode) -> dict[str, Any]:
 class Supergraph:
     """Parsed supergraph: metadata per type/field/graph plus the API schema."""
 
-    def __init__(self, sdl: str) -> None:
+    def __init__(self, sdl: str, url_overrides: Mapping[str, str] | None = None) -> None:
         self.sdl = sdl
+        # Routing URLs by subgraph name (upper case), e.g. inside a cluster where the
+        # composed localhost URLs do not apply.
+        self._url_overrides = {k.upper(): v for k, v in (url_overrides or {}).items()}
         try:
             doc = parse(sdl, no_location=True)
         except Exception as exc:  # graphql-core raises GraphQLError with position info
@@ -183,9 +187,11 @@ class Supergraph:
                     for dd in v.directives or ():
                         if dd.name.value == "join__graph":
                             a = _args(dd)
-                            self.graphs[v.name.value] = Graph(
-                                v.name.value, str(a.get("name", v.name.value)), str(a.get("url"))
-                            )
+                            subgraph = str(a.get("name", v.name.value))
+                            url = self._url_overrides.get(
+                                subgraph.upper()
+                            ) or self._url_overrides.get(v.name.value.upper(), str(a.get("url")))
+                            self.graphs[v.name.value] = Graph(v.name.value, subgraph, url)
         if not self.graphs:
             raise SupergraphError("supergraph declares no join__Graph values")
         all_graphs = set(self.graphs)
