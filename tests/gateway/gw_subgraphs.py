@@ -8,7 +8,7 @@ reviews    Review @key(id), Review.author @provides(username), User.reviews, Pro
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.asgi import GraphQL
@@ -18,7 +18,7 @@ USERS = {
     "1": {"id": "1", "name": "Thabo Mokoena", "username": "thabo"},
     "2": {"id": "2", "name": "Lineo Letsie", "username": "lineo"},
 }
-PRODUCTS = {
+PRODUCTS: dict[str, dict[str, Any]] = {
     "p1": {"upc": "p1", "name": "Seshoeshoe", "price": 120, "weight": 2},
     "p2": {"upc": "p2", "name": "Basotho blanket", "price": 900, "weight": 5},
     "p3": {"upc": "p3", "name": "Mokorotlo", "price": 300, "weight": 1},
@@ -94,7 +94,7 @@ class AccountsQuery:
 
     @strawberry.field
     def whoami(self, info: Info) -> str | None:
-        return info.context["request"].headers.get("authorization")
+        return cast("str | None", info.context["request"].headers.get("authorization"))
 
 
 @strawberry.type
