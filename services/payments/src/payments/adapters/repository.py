@@ -55,26 +55,74 @@ class QuoteRepository:
         row = (
             await self.conn.execute(sa.select(t.quotes).where(t.quotes.c.id == quote_id))
         ).first()
+        return (_quote(row._mapping), row.member_id) if row else None
+
+    async def get_for_send(
+        self, quote_id: uuid.UUID, recipient_id: uuid.UUID, member_id: uuid.UUID
+    ) -> tuple[tuple[Quote, uuid.UUID | None] | None, Recipient | None, SenderDetails | None]:
+        """The quote, the recipient and the sender's details a send needs, in one round trip
+        (None for each one that is missing; no row at all without the quote)."""
+        row = (
+            await self.conn.execute(
+                _FOR_SEND,
+                {"quote_id": quote_id, "recipient_id": recipient_id, "member_id": member_id},
+            )
+        ).first()
         if row is None:
-            return None
+            return None, None, None
         m = row._mapping
-        ccy = m["send_currency"]
-        corridor = Corridor(
-            send_currency=ccy,
-            payout_method=PayoutMethod(m["payout_method"]),
-            fee=Fee(Money(m["fee_fixed"], ccy), m["fee_percentage_bp"]),
-            rate=Decimal(m["rate"]).normalize(),
+        quote = {c: m[f"q_{c}"] for c in _QUOTE_KEYS}
+        recipient = (
+            _recipient({c: m[f"r_{c}"] for c in _RECIPIENT_KEYS}) if m["r_id"] is not None else None
         )
-        quote = Quote(
-            id=m["id"],
-            corridor=corridor,
-            send_amount=Money(m["send_amount"], ccy),
-            fee=Money(m["fee"], ccy),
-            receive_amount=Money(m["receive_amount"], m["receive_currency"]),
-            created_at=m["created_at"],
-            expires_at=m["expires_at"],
+        sender = (
+            SenderDetails(m["s_occupation"], m["s_address"], m["s_country"])
+            if m["s_member_id"] is not None
+            else None
         )
-        return quote, m["member_id"]
+        return (_quote(quote), quote["member_id"]), recipient, sender
+
+
+def _quote(m: Any) -> Quote:
+    ccy = m["send_currency"]
+    corridor = Corridor(
+        send_currency=ccy,
+        payout_method=PayoutMethod(m["payout_method"]),
+        fee=Fee(Money(m["fee_fixed"], ccy), m["fee_percentage_bp"]),
+        rate=Decimal(m["rate"]).normalize(),
+    )
+    return Quote(
+        id=m["id"],
+        corridor=corridor,
+        send_amount=Money(m["send_amount"], ccy),
+        fee=Money(m["fee"], ccy),
+        receive_amount=Money(m["receive_amount"], m["receive_currency"]),
+        created_at=m["created_at"],
+        expires_at=m["expires_at"],
+    )
+
+
+# Built once (a constant statement: no per-call cache key): the quote row with the (live)
+# recipient and the sender profile outer-joined.
+_QUOTE_KEYS = tuple(c.key for c in t.quotes.c)
+_RECIPIENT_KEYS = tuple(c.key for c in t.recipients.c)
+_FOR_SEND = (
+    sa.select(
+        *(c.label(f"q_{c.key}") for c in t.quotes.c),
+        *(c.label(f"r_{c.key}") for c in t.recipients.c),
+        *(c.label(f"s_{c.key}") for c in t.sender_profiles.c),
+    )
+    .select_from(
+        t.quotes.outerjoin(
+            t.recipients,
+            sa.and_(
+                t.recipients.c.id == sa.bindparam("recipient_id"),
+                t.recipients.c.removed_at.is_(None),
+            ),
+        ).outerjoin(t.sender_profiles, t.sender_profiles.c.member_id == sa.bindparam("member_id"))
+    )
+    .where(t.quotes.c.id == sa.bindparam("quote_id"))
+)
 
 
 def _recipient(m: Any) -> Recipient:

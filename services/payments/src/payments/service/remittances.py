@@ -243,20 +243,20 @@ class RemittanceService:
                     None,
                 )
             tier = await uow.members.lock_tier(member_id)
-            found = await uow.quotes.get(quote_id)
+            found, recipient, sender = await uow.quotes.get_for_send(
+                quote_id, recipient_id, member_id
+            )
             if found is None or (found[1] is not None and found[1] != member_id):
                 raise NotFound("No such quote.", field="quoteId")
             quote = found[0]
             if not quote.is_valid_at(now):
                 raise QuoteExpired()
-            recipient = await uow.recipients.get(recipient_id)
             if recipient is None or recipient.member_id != member_id:
                 raise NotFound("No such recipient.", field="recipientId")
             if recipient.payout_method is not quote.payout_method:
                 raise BadUserInput(
                     "the recipient's payout method differs from the quote's", field="recipientId"
                 )
-            sender = await uow.members.sender_details(member_id)
             if sender is None:
                 raise BadUserInput(
                     "save your occupation and address (saveSenderDetails) before sending",
