@@ -470,6 +470,35 @@ class IdempotencyRepository:
         return (row[0], row[1]) if row else None
 
 
+# One ledger transaction, its entries and the running balances in one statement
+# (data-modifying CTEs all run, in the statement's transaction). Balance rows are upserted
+# in the order given, which the caller sorts.
+_POST_ONE = sa.text(
+    """
+    WITH tx AS (
+        INSERT INTO ledger_transactions (transfer_id, description, posted_at)
+        VALUES (:transfer_id, :description, :posted_at)
+        RETURNING id
+    ), entries AS (
+        INSERT INTO ledger_entries (transaction_id, account, currency, amount, posted_at)
+        SELECT tx.id, e.account, e.currency, e.amount, CAST(:posted_at AS timestamptz)
+        FROM tx, unnest(CAST(:e_accounts AS text[]), CAST(:e_currencies AS text[]),
+                        CAST(:e_amounts AS bigint[])) AS e(account, currency, amount)
+    )
+    INSERT INTO account_balances (account, shard, currency, balance)
+    SELECT b.account, CAST(:shard AS smallint), b.currency, b.balance
+    FROM unnest(CAST(:b_accounts AS text[]), CAST(:b_currencies AS text[]),
+                CAST(:b_amounts AS bigint[])) WITH ORDINALITY AS b(account, currency, balance, n)
+    ORDER BY b.n
+    ON CONFLICT (account, shard) DO UPDATE SET balance = account_balances.balance + EXCLUDED.balance
+    """
+).bindparams(
+    sa.bindparam("transfer_id", type_=t.ledger_transactions.c.transfer_id.type),
+    sa.bindparam("posted_at", type_=t.ledger_transactions.c.posted_at.type),
+    sa.bindparam("shard", type_=sa.SmallInteger),
+)
+
+
 class LedgerRepository:
     def __init__(self, conn: AsyncConnection) -> None:
         self.conn = conn
@@ -482,7 +511,36 @@ class LedgerRepository:
         at: datetime,
     ) -> None:
         """Append balanced transactions and move the running balances in the same transaction."""
-        await self.post_many([(transfer_id, transactions)], at=at)
+        if len(transactions) == 1:
+            await self._post_one(transactions[0], transfer_id=transfer_id, at=at)
+        else:
+            await self.post_many([(transfer_id, transactions)], at=at)
+
+    async def _post_one(
+        self, tx: LedgerTransaction, *, transfer_id: uuid.UUID | None, at: datetime
+    ) -> None:
+        """The common case (one transaction, e.g. a webhook's move) in one round trip."""
+        shard = (transfer_id.int if transfer_id else 0) % t.BALANCE_SHARDS
+        moves: dict[tuple[str, str], int] = defaultdict(int)
+        for entry in tx.entries:
+            moves[(entry.account.key, entry.account.currency)] += entry.amount
+        # Sorted like post_many: balance rows are always locked in the same order.
+        balances = sorted((k, v) for k, v in moves.items() if v != 0)
+        await self.conn.execute(
+            _POST_ONE,
+            {
+                "transfer_id": transfer_id,
+                "description": tx.description,
+                "posted_at": at,
+                "e_accounts": [e.account.key for e in tx.entries],
+                "e_currencies": [e.account.currency for e in tx.entries],
+                "e_amounts": [e.amount for e in tx.entries],
+                "shard": shard,
+                "b_accounts": [k[0] for k, _ in balances],
+                "b_currencies": [k[1] for k, _ in balances],
+                "b_amounts": [v for _, v in balances],
+            },
+        )
 
     async def post_many(
         self,
