@@ -411,11 +411,6 @@ class TransferRepository:
         )
         return {row.id: TransferRecord(row._mapping) for row in rows}
 
-    async def lease(self, transfer_id: uuid.UUID, until: datetime) -> None:
-        await self.conn.execute(
-            t.transfers.update().where(t.transfers.c.id == transfer_id).values(dispatch_after=until)
-        )
-
     async def clear_dispatch(self, transfer_id: uuid.UUID) -> None:
         await self.conn.execute(
             t.transfers.update().where(t.transfers.c.id == transfer_id).values(dispatch_after=None)

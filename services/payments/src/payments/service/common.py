@@ -58,16 +58,20 @@ async def record_moves(
     at: datetime,
     *,
     post: bool = True,
+    lease_until: datetime | None = None,
 ) -> bool:
     """Persist the transitions the domain applied, their postings and their events.
 
     With ``post=False`` the caller posts the ledger transactions itself (batched).
+    ``lease_until`` keeps the transfer leased to the dispatcher (its partner call is in
+    flight) instead of deriving ``dispatch_after`` from the new state.
     Returns whether the dispatcher has work for this transfer now.
     """
     transitions = list(transfer.history)
     transfer.history.clear()
     due = needs_dispatch(transfer)
-    await uow.transfers.save_state(transfer, transitions, dispatch_after=at if due else None)
+    dispatch_after = lease_until if lease_until is not None else (at if due else None)
+    await uow.transfers.save_state(transfer, transitions, dispatch_after=dispatch_after)
     if post:
         await uow.ledger.post(postings, transfer_id=transfer.id, at=at)
     for transition in transitions:

@@ -98,11 +98,17 @@ class Dispatcher:
                     continue
                 target, cause = intent
                 posting = transfer.move_to(target, cause=cause, at=now)
+                # Still leased (the claim set it; the state write keeps it): the partner call
+                # for the new state is what is due now.
                 await record_moves(
-                    uow, self.config, transfer, [posting] if posting else [], now, post=False
+                    uow,
+                    self.config,
+                    transfer,
+                    [posting] if posting else [],
+                    now,
+                    post=False,
+                    lease_until=lease_until,
                 )
-                # Still leased: the partner call for the new state is what is due now.
-                await uow.transfers.lease(transfer.id, lease_until)
                 if posting is not None:
                     postings.append((transfer.id, [posting]))
             await uow.ledger.post_many(postings, at=now)
