@@ -648,7 +648,7 @@ class Gateway:
         "depth": ("QUERY_TOO_DEEP", "Query depth {} exceeds the maximum of {}."),
         "aliases": ("TOO_MANY_ALIASES", "Query uses {} aliases; the maximum is {}."),
         "root_fields": ("TOO_MANY_ROOT_FIELDS", "Query selects {} root fields; the maximum is {}."),
-        "cost": ("QUERY_TOO_COMPLEX", "Query cost {} exceeds the maximum of {}."),
+        "cost": ("QUERY_TOO_COMPLEX", "Query cost {:g} exceeds the maximum of {}."),
     }
 
     def check_limits(self, doc: Document, variables: dict[str, Any]) -> None:
@@ -660,17 +660,24 @@ class Gateway:
             doc.stats = stats
         elif stats.cost_vars and "cost" in self.limits:
             stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+        if stats.slicing_error is not None and "cost" in self.limits:
+            # @listSize(requireOneSlicingArgument:): part of cost analysis, so on with it
+            self._limit_hit("INVALID_SLICING_ARGUMENTS", stats.slicing_error, 0)
         for name, maximum in self.limits.items():
             value = getattr(stats, name)
             if value > maximum:
                 code, msg = self._LIMIT_CODES[name]
-                mode = "measure" if self.limits_measure else "enforce"
-                if self.metrics:
-                    telemetry.REJECTIONS.labels(code, mode).inc()
-                if self.limits_measure:
-                    log.warning("limit exceeded (measure only)", code=code, value=value)
-                    continue
-                raise LimitExceeded(code, msg.format(value, maximum))
+                self._limit_hit(code, msg.format(value, maximum), value)
+
+    def _limit_hit(self, code: str, message: str, value: float) -> None:
+        """Counts a limit hit; raises LimitExceeded unless limits are only measured."""
+        mode = "measure" if self.limits_measure else "enforce"
+        if self.metrics:
+            telemetry.REJECTIONS.labels(code, mode).inc()
+        if self.limits_measure:
+            log.warning("limit exceeded (measure only)", code=code, value=value)
+            return
+        raise LimitExceeded(code, message)
 
     async def _post(
         self, graph: str, body: bytes, extra: bytes, dedup: bool, idempotent: bool = False

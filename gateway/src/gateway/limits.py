@@ -15,14 +15,18 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLInputObjectType,
     GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLUnionType,
     InlineFragmentNode,
-    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    Undefined,
+    ValueNode,
     VariableNode,
     get_named_type,
     get_nullable_type,
@@ -83,16 +87,38 @@ class Stats:
     depth: int
     aliases: int
     root_fields: int
-    cost: int
-    cost_vars: bool  # cost depends on variable values (slicing arguments)
+    cost: float
+    cost_vars: bool  # cost depends on variable values (slicing or costed arguments)
+    # a field whose `@listSize(requireOneSlicingArgument: true)` is not met, with why
+    slicing_error: str | None = None
+
+
+# (object types a selection applies to, or None for every type of its parent, cost)
+_Entry = tuple[frozenset[str] | None, float]
 
 
 class Analyzer:
-    """Walks one operation (fragments expanded) against the API schema."""
+    """Walks one operation (fragments expanded) against the API schema.
+
+    Cost, as the IBM GraphQL cost specification defines its weights and as Apollo combines
+    them into one figure: a field costs `count x (weight + children) + arguments`, never
+    below zero for its own part, where `count` is its list size (1 when not a list).
+    Weights: `@cost` on the field, else on its type; composite types 1, scalars and enums
+    0; an interface or union the largest weight of its possible types (an interface field
+    the largest of its implementations' fields). Arguments: `@cost` on the argument or input
+    field, else 1 per input object and 0 per scalar or enum, summed over nested input fields
+    and list items; an argument left out counts with its schema default. Fragments with
+    different type conditions count as the most expensive possible type, not their sum.
+    """
 
     def __init__(self, schema: GraphQLSchema, supergraph: Supergraph) -> None:
         self.schema = schema
         self.sg = supergraph
+        # schema-only answers, memoised per gateway (a supergraph never changes in place)
+        self._type_weights: dict[str, float] = {}
+        self._field_weights: dict[tuple[str, str], float] = {}
+        self._matters: dict[tuple[str, str, str], bool] = {}
+        self._possible: dict[str, frozenset[str]] = {}
 
     def analyze(
         self,
@@ -101,40 +127,299 @@ class Analyzer:
         variables: dict[str, Any] | None = None,
     ) -> Stats:
         self.fragments = fragments
-        self.variables = variables or {}
+        given = variables or {}
+        # variables left out take the operation's defaults
+        self.variables = {
+            v.variable.name.value: value_from_ast_untyped(v.default_value)
+            for v in op.variable_definitions or ()
+            if v.default_value is not None and v.variable.name.value not in given
+        }
+        self.variables.update(given)
         self.aliases = 0
         self.cost_vars = False
         self.depth = 0
+        self.slicing_error: str | None = None
         root = self.schema.get_root_type(op.operation)
         assert root is not None
-        roots: list[tuple[Any, FieldNode]] = []
-        self._fields(root, op.selection_set, roots, set())
-        cost = self._cost_sel(root, op.selection_set, 1, set())
+        roots: list[tuple[Any, FieldNode, frozenset[str] | None]] = []
+        self._collect(root, op.selection_set, roots, frozenset(), None)
+        cost = self._cost_sel(root, op.selection_set, 1, None)
         if op.operation.value == "mutation":
             cost += MUTATION_WEIGHT * len(roots)
-        return Stats(self.depth, self.aliases, len(roots), cost, self.cost_vars)
+        return Stats(self.depth, self.aliases, len(roots), cost, self.cost_vars, self.slicing_error)
 
-    def _fields(
+    # -- selections ----------------------------------------------------------------------
+
+    def _collect(
         self,
         parent: Any,
         sel: SelectionSetNode,
-        out: list[tuple[Any, FieldNode]],
-        seen: set[str],
+        out: list[tuple[Any, FieldNode, frozenset[str] | None]],
+        seen: frozenset[str],
+        applies: frozenset[str] | None,
     ) -> None:
+        """Fields of `sel` with fragments expanded: (type they are selected on, field, the
+        object types they apply to or None for all of the parent's)."""
         for s in sel.selections:
             if isinstance(s, FieldNode):
-                out.append((parent, s))
+                out.append((parent, s, applies))
             elif isinstance(s, InlineFragmentNode):
-                t = parent
-                if s.type_condition is not None:
-                    t = self.schema.get_type(s.type_condition.name.value) or parent
-                self._fields(t, s.selection_set, out, seen)
+                if s.type_condition is None:
+                    self._collect(parent, s.selection_set, out, seen, applies)
+                    continue
+                t = self.schema.get_type(s.type_condition.name.value) or parent
+                narrowed = self._narrow(applies, t)
+                if narrowed is None or narrowed:
+                    self._collect(t, s.selection_set, out, seen, narrowed)
             elif isinstance(s, FragmentSpreadNode):
                 name = s.name.value
                 frag = self.fragments.get(name)
                 if frag is not None and name not in seen:
                     t = self.schema.get_type(frag.type_condition.name.value) or parent
-                    self._fields(t, frag.selection_set, out, seen | {name})
+                    narrowed = self._narrow(applies, t)
+                    if narrowed is None or narrowed:
+                        self._collect(t, frag.selection_set, out, seen | {name}, narrowed)
+
+    def _narrow(self, applies: frozenset[str] | None, t: Any) -> frozenset[str] | None:
+        possible = self._possible_types(t)
+        return possible if applies is None else applies & possible
+
+    def _possible_types(self, t: Any) -> frozenset[str]:
+        got = self._possible.get(t.name)
+        if got is None:
+            if isinstance(t, GraphQLInterfaceType | GraphQLUnionType):
+                got = frozenset(o.name for o in self.schema.get_possible_types(t))
+            else:
+                got = frozenset((t.name,))
+            self._possible[t.name] = got
+        return got
+
+    def _cost_sel(
+        self,
+        parent: Any,
+        sel: SelectionSetNode,
+        depth: int,
+        sized: tuple[frozenset[str], int] | None,
+    ) -> float:
+        fields: list[tuple[Any, FieldNode, frozenset[str] | None]] = []
+        self._collect(parent, sel, fields, frozenset(), None)
+        entries: list[_Entry] = []
+        for ptype, f, applies in fields:
+            name = f.name.value
+            if f.alias is not None:
+                self.aliases += 1
+            if name.startswith("__"):
+                continue
+            self.depth = max(self.depth, depth)
+            owner = self._owner(ptype, name)
+            if owner is None:
+                continue
+            upstream = sized[1] if sized is not None and name in sized[0] else None
+            entries.append((applies, self._field_cost(owner, f, depth, upstream)))
+        return self._combine(parent, entries)
+
+    def _combine(self, parent: Any, entries: list[_Entry]) -> float:
+        """Fields for every type always count; fields under type conditions count for the
+        most expensive single possible type (a response object has one type)."""
+        common = 0.0
+        conditional: list[_Entry] = []
+        for applies, cost in entries:
+            if applies is None:
+                common += cost
+            else:
+                conditional.append((applies, cost))
+        if not conditional:
+            return common
+        best = 0.0
+        for t in self._possible_types(parent):
+            best = max(best, sum(c for a, c in conditional if a is not None and t in a))
+        return common + best
+
+    def _field_cost(self, owner: Any, f: FieldNode, depth: int, upstream: int | None) -> float:
+        name = f.name.value
+        fdef = owner.fields[name]
+        named = get_named_type(fdef.type)
+        list_size = self._field_directives(owner.name, name).get("listSize")
+        if not isinstance(list_size, dict):
+            list_size = None
+        size = self._list_size(owner.name, f, fdef, list_size) if list_size else None
+        sized_fields = list_size.get("sizedFields") if list_size else None
+        if not is_list_type(get_nullable_type(fdef.type)):
+            count = 1
+        elif upstream is not None:
+            count = upstream  # a sized field of its parent (connections: edges, nodes)
+        elif size is not None and not sized_fields:
+            count = size
+        else:
+            count = DEFAULT_LIST_SIZE
+        children = 0.0
+        if f.selection_set is not None:
+            inner = None
+            if sized_fields:
+                n = size if size is not None else DEFAULT_LIST_SIZE
+                inner = (frozenset(str(x) for x in sized_fields), n)
+            children = self._cost_sel(named, f.selection_set, depth + 1, inner)
+        own = count * self._field_weight(owner, name) + self._args_cost(owner.name, f, fdef)
+        return max(0.0, own) + count * children
+
+    # -- weights -------------------------------------------------------------------------
+
+    def _type_weight(self, t: Any) -> float:
+        """Weight of an output type: `@cost` on it, else 1 for composite and 0 for leaf
+        types; abstract types weigh as their heaviest possible type."""
+        got = self._type_weights.get(t.name)
+        if got is not None:
+            return got
+        if isinstance(t, GraphQLInterfaceType | GraphQLUnionType):
+            got = max(
+                (self._type_weight(o) for o in self.schema.get_possible_types(t)), default=1.0
+            )
+        else:
+            w = _weight(self._type_directives(t.name).get("cost"))
+            if w is None:
+                w = 1.0 if isinstance(t, GraphQLObjectType) else 0.0
+            got = w
+        self._type_weights[t.name] = got
+        return got
+
+    def _field_weight(self, owner: Any, name: str) -> float:
+        key = (owner.name, name)
+        got = self._field_weights.get(key)
+        if got is not None:
+            return got
+        if isinstance(owner, GraphQLInterfaceType):
+            # `@cost` belongs on the implementations' fields: the heaviest one counts
+            impls = [
+                o for o in self.schema.get_possible_types(owner) if name in getattr(o, "fields", {})
+            ]
+            if impls:
+                got = max(self._field_weight(o, name) for o in impls)
+        if got is None:
+            got = _weight(self._field_directives(owner.name, name).get("cost"))
+        if got is None:
+            got = self._type_weight(get_named_type(owner.fields[name].type))
+        self._field_weights[key] = got
+        return got
+
+    # -- arguments -----------------------------------------------------------------------
+
+    def _args_cost(self, owner: str, f: FieldNode, fdef: Any) -> float:
+        if not fdef.args:
+            return 0.0
+        given = {a.name.value: a.value for a in f.arguments or ()}
+        arg_dirs = self._field_meta_args(owner, f.name.value)
+        total = 0.0
+        for name, adef in fdef.args.items():
+            if not self._arg_matters(owner, f.name.value, name, adef, arg_dirs):
+                continue
+            node = given.get(name)
+            if node is not None:
+                value = self._value(node)
+            else:
+                value = _default(adef)
+                if value is None:
+                    continue
+            w = _weight((arg_dirs.get(name) or {}).get("cost"))
+            total += self._input_cost(value, adef.type, w)
+        return total
+
+    def _arg_matters(
+        self, owner: str, field: str, name: str, adef: Any, arg_dirs: dict[str, Any]
+    ) -> bool:
+        """Whether an argument can add cost at all (schema-only, memoised): a weight on it,
+        an input object somewhere in it, or a weighted scalar or enum."""
+        key = (owner, field, name)
+        got = self._matters.get(key)
+        if got is None:
+            got = _weight((arg_dirs.get(name) or {}).get("cost")) is not None or (
+                self._input_type_may_cost(get_named_type(adef.type))
+            )
+            self._matters[key] = got
+        return got
+
+    def _input_type_may_cost(self, t: Any) -> bool:
+        if isinstance(t, GraphQLInputObjectType):
+            return True  # an input object weighs 1
+        return _weight(self._type_directives(t.name).get("cost")) is not None
+
+    def _input_cost(self, value: Any, type_: Any, weight: float | None) -> float:
+        """Cost of one argument or input field value: its weight (default 1 for an input
+        object, the type's `@cost` or 0 for scalars and enums) plus its input fields; a
+        list costs the sum of its items."""
+        if value is None or value is Undefined:
+            return 0.0
+        t = get_nullable_type(type_)
+        if is_list_type(t):
+            items = value if isinstance(value, list) else [value]  # input coercion
+            return sum(self._input_cost(v, t.of_type, weight) for v in items)
+        if isinstance(t, GraphQLInputObjectType):
+            total = weight if weight is not None else 1.0
+            if isinstance(value, dict):
+                dirs = self._input_field_dirs(t.name)
+                for k, v in value.items():
+                    field_def = t.fields.get(k)
+                    if field_def is not None:
+                        fw = _weight((dirs.get(k) or {}).get("cost"))
+                        total += self._input_cost(v, field_def.type, fw)
+            return total
+        if weight is not None:
+            return weight
+        return _weight(self._type_directives(t.name).get("cost")) or 0.0
+
+    def _value(self, node: ValueNode) -> Any:
+        if _has_variable(node):
+            self.cost_vars = True
+        return value_from_ast_untyped(node, self.variables)
+
+    # -- list sizes ----------------------------------------------------------------------
+
+    def _list_size(self, owner: str, f: FieldNode, fdef: Any, list_size: dict[str, Any]) -> int:
+        """`@listSize`: the largest slicing argument given, else the largest default of
+        one, else `assumedSize`, else the default size. Checks `requireOneSlicingArgument`
+        (on by default): exactly one slicing argument given, or none when one has a
+        default."""
+        slicing = [str(a) for a in list_size.get("slicingArguments") or ()]
+        given: list[int] = []
+        defaults: list[int] = []
+        for path in slicing:
+            explicit, default = self._slicing_value(f, fdef, path)
+            if explicit is not None:
+                given.append(explicit)
+            elif default is not None:
+                defaults.append(default)
+        require_one = list_size.get("requireOneSlicingArgument", True) is not False
+        unmet = len(given) > 1 or (not given and not defaults)
+        if slicing and require_one and unmet and self.slicing_error is None:
+            self.slicing_error = (
+                f"{owner}.{f.name.value} needs exactly one of the slicing arguments "
+                f"{', '.join(slicing)}; {len(given)} given."
+            )
+        if given:
+            return max(given)
+        if defaults:
+            return max(defaults)
+        assumed = list_size.get("assumedSize")
+        return int(assumed) if isinstance(assumed, int) else DEFAULT_LIST_SIZE
+
+    def _slicing_value(self, f: FieldNode, fdef: Any, path: str) -> tuple[int | None, int | None]:
+        """(value given in the operation, schema default) of a slicing argument; a dotted
+        path reads a field of an input object argument (`filter.first`)."""
+        first, *rest = path.split(".")
+        node = next((a.value for a in f.arguments or () if a.name.value == first), None)
+        explicit: Any = None
+        if node is not None:
+            explicit = self._value(node)
+        adef = fdef.args.get(first)
+        default = _default(adef) if adef is not None else None
+        for key in rest:
+            explicit = explicit.get(key) if isinstance(explicit, dict) else None
+            default = default.get(key) if isinstance(default, dict) else None
+        return (
+            explicit if _is_int(explicit) else None,
+            default if _is_int(default) else None,
+        )
+
+    # -- directives ----------------------------------------------------------------------
 
     def _type_directives(self, name: str) -> dict[str, Any]:
         tm = self.sg.types.get(name)
@@ -147,97 +432,14 @@ class Analyzer:
         fm = tm.fields.get(field)
         return fm.directives if fm is not None else {}
 
-    def _int_arg(self, node: FieldNode, name: str) -> int | None:
-        for a in node.arguments or ():
-            if a.name.value != name:
-                continue
-            v = a.value
-            if isinstance(v, VariableNode):
-                self.cost_vars = True
-                got = self.variables.get(v.name.value)
-                return got if isinstance(got, int) else None
-            if isinstance(v, IntValueNode):
-                return int(v.value)
-            val = value_from_ast_untyped(v)
-            return val if isinstance(val, int) else None
-        return None
+    def _field_meta_args(self, parent: str, field: str) -> dict[str, Any]:
+        tm = self.sg.types.get(parent)
+        fm = tm.fields.get(field) if tm is not None else None
+        return fm.arg_directives if fm is not None else {}
 
-    def _cost_sel(self, parent: Any, sel: SelectionSetNode, depth: int, seen: set[str]) -> int:
-        fields: list[tuple[Any, FieldNode]] = []
-        self._fields(parent, sel, fields, seen)
-        total = 0
-        for ptype, f in fields:
-            name = f.name.value
-            if f.alias is not None:
-                self.aliases += 1
-            if name.startswith("__"):
-                continue
-            self.depth = max(self.depth, depth)
-            owner = self._owner(ptype, name)
-            if owner is None:
-                continue
-            fdef = owner.fields[name]
-            named = get_named_type(fdef.type)
-            fdirs = self._field_directives(owner.name, name)
-            cost_d = fdirs.get("cost") or self._type_directives(named.name).get("cost")
-            composite = isinstance(
-                named, GraphQLObjectType | GraphQLInterfaceType | GraphQLUnionType
-            )
-            weight = int(cost_d["weight"]) if isinstance(cost_d, dict) else int(composite)
-            list_size = fdirs.get("listSize")
-            sized = list_size.get("sizedFields") if isinstance(list_size, dict) else None
-            children = 0
-            size = 1
-            if sized and f.selection_set is not None:
-                # The size applies to the named child fields (connections), not here.
-                n = self._list_size(f, list_size)
-                children = self._sized_children(named, f, sized, n, depth)
-            else:
-                if f.selection_set is not None:
-                    children = self._cost_sel(named, f.selection_set, depth + 1, seen)
-                if is_list_type(get_nullable_type(fdef.type)):
-                    size = self._list_size(f, list_size)
-            total += size * (weight + children)
-        return total
-
-    def _sized_children(
-        self, named: Any, f: FieldNode, sized: list[str], n: int, depth: int
-    ) -> int:
-        assert f.selection_set is not None
-        fields: list[tuple[Any, FieldNode]] = []
-        self._fields(named, f.selection_set, fields, set())
-        total = 0
-        for ptype, c in fields:
-            owner = self._owner(ptype, c.name.value)
-            if owner is None:
-                continue
-            sub = SelectionSetNode(selections=(c,))
-            cost = self._cost_sel(ptype, sub, depth + 1, set())
-            if c.name.value in sized:
-                # Count the child's own weight once per item: cost(child) already used a
-                # size for its list, so scale by n / that size.
-                fdef = owner.fields[c.name.value]
-                inner = (
-                    self._list_size(c, self._field_directives(owner.name, c.name.value))
-                    if is_list_type(get_nullable_type(fdef.type))
-                    else 1
-                )
-                cost = cost * n // max(inner, 1)
-            total += cost
-        return total
-
-    def _list_size(self, f: FieldNode, list_size: Any) -> int:
-        if not isinstance(list_size, dict):
-            return DEFAULT_LIST_SIZE
-        sizes = [
-            v
-            for a in list_size.get("slicingArguments") or ()
-            if (v := self._int_arg(f, a)) is not None
-        ]
-        if sizes:
-            return max(sizes)
-        assumed = list_size.get("assumedSize")
-        return int(assumed) if isinstance(assumed, int) else DEFAULT_LIST_SIZE
+    def _input_field_dirs(self, name: str) -> dict[str, Any]:
+        tm = self.sg.types.get(name)
+        return tm.input_field_directives if tm is not None else {}
 
     @staticmethod
     def _owner(parent: Any, name: str) -> Any:
@@ -245,3 +447,36 @@ class Analyzer:
         if fields is not None and name in fields:
             return parent
         return None
+
+
+def _weight(cost: Any) -> float | None:
+    """`@cost(weight:)` as a number: Apollo's Int or the IBM specification's String."""
+    if not isinstance(cost, dict):
+        return None
+    try:
+        return float(cost["weight"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _default(adef: Any) -> Any:
+    """An argument's schema default as plain data (None when it has none); read from the
+    SDL because a schema built from SDL leaves `default_value` undefined."""
+    node = adef.ast_node.default_value if adef.ast_node is not None else None
+    if node is not None:
+        return value_from_ast_untyped(node)
+    return None if adef.default_value is Undefined else adef.default_value
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _has_variable(node: ValueNode) -> bool:
+    if isinstance(node, VariableNode):
+        return True
+    if isinstance(node, ListValueNode):
+        return any(_has_variable(v) for v in node.values)
+    if isinstance(node, ObjectValueNode):
+        return any(_has_variable(f.value) for f in node.fields)
+    return False

@@ -65,6 +65,14 @@ def _record_directive(out: dict[str, Any], name: str, d: DirectiveNode) -> None:
         out[name] = args or True
 
 
+def _policy_directives(node: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for d in node.directives or ():
+        if d.name.value in _POLICY_DIRECTIVES:
+            _record_directive(out, d.name.value, d)
+    return out
+
+
 class SupergraphError(Exception):
     """The supergraph SDL is not a usable Federation v2 supergraph."""
 
@@ -107,6 +115,8 @@ class FieldMeta:
     # Access control and cost directives, by name (authenticated, requiresScopes, policy,
     # cost, listSize, tag): their arguments, for the enforcement layers to use.
     directives: dict[str, Any] = field(default_factory=dict)
+    # argument name -> its directives (as `directives`; only `@cost` is read today)
+    arg_directives: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -126,6 +136,8 @@ class TypeMeta:
     inaccessible: bool = False
     extension_in: set[str] = field(default_factory=set)
     directives: dict[str, Any] = field(default_factory=dict)  # as FieldMeta.directives
+    # input object types: field name -> its directives (`@cost` on INPUT_FIELD_DEFINITION)
+    input_field_directives: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -244,6 +256,10 @@ class Supergraph:
                 for fd in getattr(node, "fields", None) or ():
                     if isinstance(fd, FieldDefinitionNode):
                         self._read_field(tm, fd)
+                    elif isinstance(fd, InputValueDefinitionNode):
+                        got = _policy_directives(fd)
+                        if got:
+                            tm.input_field_directives[fd.name.value] = got
             if not tm.graphs:
                 tm.graphs = set(all_graphs)
         # Fields without @join__field live in every graph that defines their parent type.
@@ -284,6 +300,10 @@ class Supergraph:
                 fm.inaccessible = True
             elif dn in _POLICY_DIRECTIVES:
                 _record_directive(fm.directives, dn, dd)
+        for arg in fd.arguments or ():
+            got = _policy_directives(arg)
+            if got:
+                fm.arg_directives[arg.name.value] = got
         tm.fields[fm.name] = fm
 
     def _finish(self) -> None:
