@@ -54,6 +54,10 @@ def test_build_app_wires_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
                 "2",
                 "--retries",
                 "0",
+                "--retry-backoff",
+                "0.2",
+                "--retry-backoff-max",
+                "3",
             ]
         )
     )
@@ -65,6 +69,7 @@ def test_build_app_wires_the_settings(monkeypatch: pytest.MonkeyPatch, tmp_path:
     assert gw.static_headers == b"X-Kopano-Gateway-Token: s3cret\r\n"
     assert gw.pool.timeout == 2
     assert gw.retries == 0
+    assert gw.retry_backoff == (0.2, 3.0)
     app = build_app(
         parse_args(
             [

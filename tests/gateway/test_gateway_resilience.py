@@ -4,9 +4,12 @@ for queries; the circuit breaker; masking; production switches; graceful shutdow
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 from gw_hardening import Calls, Subgraphs, start_gateway
+
+from gateway.resilience import backoff_delay
 
 
 def _answer(status: int, body: bytes) -> Any:
@@ -71,6 +74,51 @@ async def test_queries_are_retried_mutations_never(subgraphs: Subgraphs, calls: 
         r = await running.post({"query": "mutation { bump(by: 1) }"})
         assert r.json()["errors"][0]["extensions"]["code"] == "SUBGRAPH_FETCH_ERROR"
         assert calls.count("accounts") == 1
+    finally:
+        await running.stop()
+
+
+def test_backoff_is_exponential_with_full_jitter_and_capped() -> None:
+    # the ceiling doubles per retry up to the cap; the delay is uniform below it
+    assert [backoff_delay(n, 0.1, 0.5, lambda: 1.0) for n in range(5)] == [
+        0.1,
+        0.2,
+        0.4,
+        0.5,
+        0.5,
+    ]
+    assert backoff_delay(3, 0.1, 0.5, lambda: 0.0) == 0.0
+    assert backoff_delay(1, 0.1, 0.5, lambda: 0.25) == 0.05
+    rng = random.Random(7)
+    delays = [backoff_delay(2, 0.1, 10.0, rng.random) for _ in range(200)]
+    assert all(0 <= d <= 0.4 for d in delays)
+    assert len(set(delays)) == 200  # jittered, not one fixed wait
+
+
+async def test_retries_wait_with_backoff_and_mutations_never_wait(
+    subgraphs: Subgraphs, calls: Calls
+) -> None:
+    subgraphs.hooks["inventory"] = _answer(503, b"")
+    subgraphs.hooks["accounts"] = _answer(503, b"")
+    running = await start_gateway(subgraphs, authz="off", retries=4, retry_backoff=(0.01, 0.03))
+    gw = running.app.gateway
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
+    gw._sleep = record
+    gw._random = lambda: 1.0  # the top of each jitter range
+    try:
+        r = await running.post({"query": Q})
+        assert r.json()["data"] == PARTIAL
+        assert calls.count("inventory") == 5  # one try and four retries
+        assert waits == [0.01, 0.02, 0.03, 0.03]  # doubling, then capped; none after the last
+        waits.clear()
+        r = await running.post({"query": "mutation { bump(by: 1) }"})
+        assert r.json()["errors"][0]["extensions"]["code"] == "SUBGRAPH_FETCH_ERROR"
+        assert calls.count("accounts") == 1
+        assert waits == []
     finally:
         await running.stop()
 

@@ -49,6 +49,7 @@ def gateway_factory(
             introspection=settings.introspection,
             timeouts=settings.subgraph_timeouts,
             retries=settings.retries,
+            retry_backoff=(settings.retry_backoff, settings.retry_backoff_max),
             breaker=(settings.breaker_failures, settings.breaker_reset),
             tracer=tracer,
         )

@@ -85,6 +85,8 @@ class GatewaySettings(BaseSettings):
     subgraph_timeout: float = 30.0
     subgraph_timeouts: dict[str, float] = {}  # per subgraph name
     retries: int = 1  # extra attempts for queries after a network failure or 502/503/504
+    retry_backoff: float = 0.05  # seconds; retry n waits uniform(0, min(max, backoff * 2**n))
+    retry_backoff_max: float = 1.0
     breaker_failures: int = 5  # consecutive failures that open a subgraph's circuit; 0 = off
     breaker_reset: float = 10.0  # seconds before a half-open trial
 
@@ -126,6 +128,8 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--safelist": ("safelist", {"help": "persisted-operation manifest; only those run"}),
     "--subgraph-timeout": ("subgraph_timeout", {"type": float}),
     "--retries": ("retries", {"type": int}),
+    "--retry-backoff": ("retry_backoff", {"type": float, "help": "backoff base (s); 0 = none"}),
+    "--retry-backoff-max": ("retry_backoff_max", {"type": float, "help": "backoff cap (s)"}),
     "--breaker-failures": ("breaker_failures", {"type": int}),
     "--breaker-reset": ("breaker_reset", {"type": float}),
     "--tracing": ("tracing", {"choices": ["off", "console", "otlp"]}),

@@ -9,6 +9,7 @@ propagation).
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Mapping, Sequence
@@ -75,7 +76,7 @@ from gateway.planner import (
     build_representation,
     rename_keys,
 )
-from gateway.resilience import CircuitBreaker
+from gateway.resilience import CircuitBreaker, backoff_delay
 from gateway.supergraph import Supergraph
 from kopano.auth import Principal
 from kopano.logging import get_logger
@@ -474,6 +475,7 @@ class Gateway:
         introspection: bool = True,
         timeouts: Mapping[str, float] | None = None,
         retries: int = 0,
+        retry_backoff: tuple[float, float] = (0.05, 1.0),
         breaker: tuple[int, float] | None = None,
         metrics: bool = True,
         tracer: Any = None,
@@ -513,6 +515,10 @@ class Gateway:
         by_name = {g.subgraph: g.name for g in supergraph.graphs.values()}
         self.timeouts = {by_name[n]: t for n, t in (timeouts or {}).items() if n in by_name}
         self.retries = retries
+        # (base, cap) seconds of the full-jitter exponential backoff between retries
+        self.retry_backoff = retry_backoff
+        self._sleep = asyncio.sleep
+        self._random = random.random
         self.breakers: dict[str, CircuitBreaker] = {}
         if breaker is not None and breaker[0] > 0:
             self.breakers = {g: CircuitBreaker(*breaker) for g in self.urls}
@@ -726,6 +732,7 @@ class Gateway:
         if not idempotent or not self.retries:
             return await self._post_raw(graph, body, extra, dedup)
         attempts = 1 + self.retries
+        base, cap = self.retry_backoff
         for attempt in range(attempts):
             try:
                 return await self._post_raw(graph, body, extra, dedup)
@@ -735,6 +742,8 @@ class Gateway:
             except SubgraphHTTPError:
                 if attempt + 1 >= attempts:
                     raise
+            if base > 0:
+                await self._sleep(backoff_delay(attempt, base, cap, self._random))
         raise SubgraphHTTPError("unreachable")  # pragma: no cover
 
     async def _post_raw(self, graph: str, body: bytes, extra: bytes, dedup: bool) -> Any:

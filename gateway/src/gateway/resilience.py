@@ -4,7 +4,9 @@ trial fetch is let through (half-open) and its outcome closes or re-opens the ci
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 STATE_NAMES = {CLOSED: "closed", OPEN: "open", HALF_OPEN: "half_open"}
@@ -37,3 +39,12 @@ class CircuitBreaker:
         if self.state == HALF_OPEN or self.streak >= self.failures:
             self.state = OPEN
             self.opened_at = time.monotonic()
+
+
+def backoff_delay(
+    attempt: int, base: float, cap: float, rand: Callable[[], float] = random.random
+) -> float:
+    """Seconds to wait before retry number `attempt` (0 for the first): exponential backoff
+    with full jitter, uniform in [0, min(cap, base * 2**attempt)], so retries from many
+    requests to a struggling subgraph spread out instead of arriving together."""
+    return rand() * min(cap, base * 2.0**attempt)
