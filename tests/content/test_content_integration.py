@@ -11,7 +11,15 @@ from typing import Any
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from content_gql import RSVP, SCHEDULE, ContentHarness, event_input, make_settings
+from content_gql import (
+    CREATE_POST,
+    RSVP,
+    SCHEDULE,
+    ContentHarness,
+    event_input,
+    make_settings,
+    post_input,
+)
 from starlette.applications import Starlette
 
 from content.app import ContentRuntime, create_app
@@ -216,3 +224,6 @@ async def test_member_erased_delivered_twice_scrubs_once(
         untouched = await store.posts.find_one({"_id": draft["id"]})
         assert untouched is not None
         assert untouched["version"] == 1
+        # And the suspended member can no longer write.
+        refused = await h.gql(CREATE_POST, {"input": post_input()}, as_=suspended)
+        assert refused["errors"][0]["extensions"]["reason"] == "MEMBER_SUSPENDED"

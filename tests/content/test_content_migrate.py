@@ -36,7 +36,6 @@ async def _plans(url: str, database: str) -> dict[str, list[str]]:
         "entries of a post": ("feed_entries", {"postId": "p"}, []),
         "moderation queue": ("posts", {"status": "SUBMITTED"}, [("updateKey", 1)]),
         "an author's posts": ("posts", {"authorId": "a"}, [("updateKey", -1)]),
-        "search": ("posts", {"tokens": "maseru", "status": "PUBLISHED", "hidden": False}, []),
         "comments of a post": ("comments", {"postId": "p"}, [("createdKey", 1)]),
         "a member's reaction": ("reactions", {"postId": "p", "memberId": "m"}, []),
         "open reports": ("reports", {"resolved": False}, [("createdKey", 1)]),

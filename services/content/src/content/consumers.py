@@ -2,7 +2,9 @@
 
 - `member.erased`: the member's posts are attributed to a removed member, their comments'
   text is scrubbed, their reactions and RSVPs are removed (counts and seats follow).
-- `member.suspended`: their posts waiting for moderation go back to drafts.
+- `member.suspended`: their posts waiting for moderation go back to drafts, and the
+  member is recorded as suspended (`suspensions`): every write of theirs is refused
+  (FORBIDDEN, `reason: MEMBER_SUSPENDED`) until `member.restored` lifts it.
 - organisation events: a projection of which verified organisations each member
   officiates for (OWNER or ADMIN), which decides who publishes without moderation.
 
@@ -22,7 +24,7 @@ from content.service import ContentService
 from content.settings import ContentSettings
 from content.unit_of_work import UnitOfWork
 from kopano.consumer import IdempotentConsumer
-from kopano.events import CloudEvent
+from kopano.events import CloudEvent, parse_time
 from kopano.logging import get_logger
 from kopano.outbox import MongoInbox
 
@@ -30,6 +32,7 @@ log = get_logger("content.consumers")
 
 MEMBER_ERASED = "member.erased"
 MEMBER_SUSPENDED = "member.suspended"
+MEMBER_RESTORED = "member.restored"
 ORGANISATION_FACTS = ("organisation.created", "organisation.updated", "organisation.verified")
 ROLE_EVENTS = ("organisation.member_joined", "organisation.member_role_changed")
 
@@ -46,8 +49,18 @@ class ContentEventHandler:
         if kind == MEMBER_ERASED:
             await self.service.scrub_member(uow, uuid.UUID(data["memberId"]))
         elif kind == MEMBER_SUSPENDED:
-            withdrawn = await self.service.withdraw_pending(uow, uuid.UUID(data["memberId"]))
-            log.info("content.pending_posts_withdrawn", member_id=data["memberId"], count=withdrawn)
+            member_id = uuid.UUID(data["memberId"])
+            at = parse_time(data["suspendedAt"])
+            if await self.service.record_suspension(uow, member_id, suspended=True, at=at):
+                withdrawn = await self.service.withdraw_pending(uow, member_id)
+                log.info(
+                    "content.pending_posts_withdrawn", member_id=data["memberId"], count=withdrawn
+                )
+        elif kind == MEMBER_RESTORED:
+            at = parse_time(data["restoredAt"])
+            await self.service.record_suspension(
+                uow, uuid.UUID(data["memberId"]), suspended=False, at=at
+            )
         elif kind in ORGANISATION_FACTS:
             if "verified" in data:
                 await self.store.organisations.update_one(

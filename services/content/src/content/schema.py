@@ -73,7 +73,9 @@ class PageInfo:
 def _page_info(page: Page) -> PageInfo:
     return PageInfo(
         has_next_page=page.has_next,
-        end_cursor=encode_cursor([page.keys[-1]]) if page.keys else None,
+        end_cursor=encode_cursor([page.end_key or page.keys[-1]])
+        if page.end_key or page.keys
+        else None,
     )
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
@@ -23,7 +24,7 @@ from content.adapters.documents import (
     post_to_doc,
     sort_key,
 )
-from content.adapters.feed_lanes import ALL, FeedLanes, is_live, split_entry_id
+from content.adapters.feed_lanes import ALL, PREFIX_LENGTH, FeedLanes, split_entry_id
 from content.adapters.store import ContentStore
 from content.domain import posts as p
 from content.domain.engagement import (
@@ -36,7 +37,7 @@ from content.domain.engagement import (
     reaction_count_changes,
     validate_report_reason,
 )
-from content.domain.errors import InvalidInput, NotAllowed, NotFound
+from content.domain.errors import InvalidInput, MemberSuspended, NotAllowed, NotFound
 from content.domain.gatherings import (
     Attendance,
     GatheringDetails,
@@ -49,7 +50,10 @@ from kopano.errors import Conflict, Unauthenticated
 from kopano.graphql import decode_cursor
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 MAX_SEARCH_WORDS: Final = 8
+# Lane numbers a feed or search page reads at most before returning what it found.
+MAX_SCAN: Final = 600
 OFFICIAL_ROLES: Final = ("OWNER", "ADMIN")
 
 
@@ -68,23 +72,54 @@ def parse_uuid(raw: str | uuid.UUID, field_name: str) -> uuid.UUID:
         raise NotFound("No such record.", field=field_name) from None
 
 
-def _lane_cursor(after: str) -> tuple[str, int]:
+def _lane_cursor(after: str) -> str:
     key = _cursor_key(after)
     try:
         assert key is not None
-        return split_entry_id(key)
+        split_entry_id(key)
     except (AssertionError, ValueError):
         raise InvalidInput("Invalid cursor.", field="after") from None
+    return key
 
 
-def _matches(post: Post, flt: FeedFilter) -> bool:
-    c = post.content
+def _filter_lanes(flt: FeedFilter) -> list[str]:
+    """The lanes holding every post that passes the filter (its search words aside)."""
+    lanes = [
+        f"author:{flt.author_id}" if flt.author_id else None,
+        f"org:{flt.organisation_id}" if flt.organisation_id else None,
+        f"tag:{flt.tag}" if flt.tag else None,
+        f"kind:{flt.kind.value}" if flt.kind else None,
+        f"lang:{flt.language.value}" if flt.language else None,
+    ]
+    return [lane for lane in lanes if lane]
+
+
+def _search_lanes(words: list[str]) -> list[str]:
+    """Whole words have their lane; the last word, a prefix, has the lane of the words
+    sharing its first letters when it has that many (shorter ones are checked on posts)."""
+    *whole, last = words
+    lanes = [f"tok:{w}" for w in whole]
+    if len(last) >= PREFIX_LENGTH:
+        lanes.append(f"pre:{last[:PREFIX_LENGTH]}")
+    return lanes
+
+
+def _has_words(doc: Doc, words: list[str]) -> bool:
+    tokens = doc.get("tokens") or []
+    *whole, last = words
+    return all(w in tokens for w in whole) and any(t.startswith(last) for t in tokens)
+
+
+def _matches(doc: Doc, flt: FeedFilter) -> bool:
+    """A live post passing the filter (checked on the stored document)."""
     return (
-        (flt.kind is None or c.kind is flt.kind)
-        and (flt.tag is None or flt.tag in c.tags)
-        and (flt.language is None or c.language is flt.language)
-        and (flt.organisation_id is None or c.organisation_id == flt.organisation_id)
-        and (flt.author_id is None or post.author_id == flt.author_id)
+        doc.get("status") == PostStatus.PUBLISHED.value
+        and not doc.get("hidden", False)
+        and (flt.kind is None or doc.get("kind") == flt.kind.value)
+        and (flt.tag is None or flt.tag in (doc.get("tags") or ()))
+        and (flt.language is None or doc.get("language") == flt.language.value)
+        and (flt.organisation_id is None or doc.get("organisationId") == str(flt.organisation_id))
+        and (flt.author_id is None or doc.get("authorId") == str(flt.author_id))
     )
 
 
@@ -112,6 +147,8 @@ class Page:
     items: list[Any]
     has_next: bool
     keys: list[str] = field(default_factory=list)
+    # Where to continue when a page stopped at its work budget before filling up.
+    end_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +198,39 @@ class ContentService:
         )
         return {uuid.UUID(d["_id"]) async for d in verified}
 
+    # ------------------------------------------------------------------ suspensions
+
+    async def _run_as(self, actor: Author, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+        """Run a write for `actor` in one transaction, refused if they are suspended (read
+        in the same transaction, so a write never commits after the suspension is seen)."""
+
+        async def checked(uow: UnitOfWork) -> T:
+            found = await uow.store.suspensions.find_one(
+                {"_id": str(actor.member_id), "suspended": True}, {"_id": 1}, session=uow.session
+            )
+            if found is not None:
+                raise MemberSuspended()
+            return await work(uow)
+
+        return await self.config.uow.run(checked)
+
+    async def record_suspension(
+        self, uow: UnitOfWork, member_id: uuid.UUID, *, suspended: bool, at: datetime
+    ) -> bool:
+        """`member.suspended` / `member.restored`: the latest of them (by the members
+        service's time) decides; an older one arriving late changes nothing."""
+        key, s = str(member_id), uow.session
+        current = await uow.store.suspensions.find_one({"_id": key}, session=s)
+        if current is not None and current["changedAt"] > at:
+            return False
+        await uow.store.suspensions.update_one(
+            {"_id": key},
+            {"$set": {"suspended": suspended, "changedAt": at}},
+            upsert=True,
+            session=s,
+        )
+        return True
+
     # ------------------------------------------------------------------ posts: writes
 
     async def _load_post_doc(self, uow: UnitOfWork, post_id: uuid.UUID) -> Doc:
@@ -172,7 +242,7 @@ class ContentService:
     async def _load_post(self, uow: UnitOfWork, post_id: uuid.UUID) -> Post:
         return doc_to_post(await self._load_post_doc(uow, post_id))
 
-    async def _sync_lanes(self, uow: UnitOfWork, post: Post, seqs: dict[str, int]) -> None:
+    async def _sync_lanes(self, uow: UnitOfWork, post: Post, seqs: dict[str, Any]) -> None:
         """Keep the post's feed entries in step with its state, in the same transaction."""
         kept = await self.lanes.sync(post, seqs, uow.session)
         if kept != seqs:
@@ -211,10 +281,10 @@ class ContentService:
             self._announce(uow, PostStatus.DRAFT, False, post)
             return post
 
-        return await self.config.uow.run(work)
+        return await self._run_as(author, work)
 
     async def _change_post(
-        self, post_id: uuid.UUID, change: Callable[[Post, datetime], None]
+        self, actor: Author, post_id: uuid.UUID, change: Callable[[Post, datetime], None]
     ) -> Post:
         async def work(uow: UnitOfWork) -> Post:
             doc = await self._load_post_doc(uow, post_id)
@@ -226,12 +296,13 @@ class ContentService:
             self._announce(uow, before, before_hidden, post)
             return post
 
-        return await self.config.uow.run(work)
+        return await self._run_as(actor, work)
 
     async def edit_post(
         self, author: Author, post_id: uuid.UUID, draft: PostDraft, expected_version: int | None
     ) -> Post:
         return await self._change_post(
+            author,
             post_id,
             lambda post, at: p.edit_post(
                 post, author, draft, at=at, expected_version=expected_version
@@ -239,7 +310,9 @@ class ContentService:
         )
 
     async def submit_post(self, author: Author, post_id: uuid.UUID) -> Post:
-        return await self._change_post(post_id, lambda post, at: p.submit_post(post, author, at=at))
+        return await self._change_post(
+            author, post_id, lambda post, at: p.submit_post(post, author, at=at)
+        )
 
     async def moderate_post(
         self, moderator: Author, post_id: uuid.UUID, *, approve: bool, reason: str | None
@@ -247,18 +320,21 @@ class ContentService:
         if not moderator.is_moderator:
             raise NotAllowed("only moderators review posts")
         return await self._change_post(
+            moderator,
             post_id,
             lambda post, at: p.moderate(post, moderator, approve=approve, reason=reason, at=at),
         )
 
     async def archive_post(self, actor: Author, post_id: uuid.UUID) -> Post:
-        return await self._change_post(post_id, lambda post, at: p.archive(post, actor, at=at))
+        return await self._change_post(
+            actor, post_id, lambda post, at: p.archive(post, actor, at=at)
+        )
 
     async def set_post_hidden(self, moderator: Author, post_id: uuid.UUID, hidden: bool) -> Post:
         if not moderator.is_moderator:
             raise NotAllowed("only moderators hide or restore posts")
         return await self._change_post(
-            post_id, lambda post, at: p.set_hidden(post, moderator, hidden=hidden, at=at)
+            moderator, post_id, lambda post, at: p.set_hidden(post, moderator, hidden=hidden, at=at)
         )
 
     # ------------------------------------------------------------------ posts: reads
@@ -296,74 +372,44 @@ class ContentService:
             if not tags:
                 raise InvalidInput("not a tag", field="tag")
             flt = replace(flt, tag=tags[0])
+        lanes = _filter_lanes(flt)
+        accept: Callable[[Doc], bool] = lambda doc: _matches(doc, flt)  # noqa: E731
         if flt.search is not None:
-            return await self._search(flt, first=first, after=after)
-        # The most selective filter picks the lane; any others are checked on the posts.
-        lanes = [
-            f"author:{flt.author_id}" if flt.author_id else None,
-            f"org:{flt.organisation_id}" if flt.organisation_id else None,
-            f"tag:{flt.tag}" if flt.tag else None,
-            f"kind:{flt.kind.value}" if flt.kind else None,
-            f"lang:{flt.language.value}" if flt.language else None,
-        ]
-        lane = next((name for name in lanes if name), ALL)
-        want = first + 1
-        span = want + 4  # a few spare numbers: hidden and archived posts leave gaps
-        upper: int | None
-        if after is None:
-            upper, lower = None, max(1, await self.lanes.top(lane) - span + 1)
-        else:
-            cursor_lane, seq = _lane_cursor(after)
-            if cursor_lane != lane:
+            words = normalise_words(flt.search)
+            if not words:
+                raise InvalidInput("give at least one word to search for", field="search")
+            if len(words) > MAX_SEARCH_WORDS:
+                raise InvalidInput(f"at most {MAX_SEARCH_WORDS} words", field="search")
+            lanes += _search_lanes(words)
+            accept = lambda doc: _matches(doc, flt) and _has_words(doc, words)  # noqa: E731
+        lane = await self._driving_lane(lanes or [ALL], after)
+        below: str | None = None
+        if after is not None:
+            below = _lane_cursor(after)
+            if split_entry_id(below)[0] != lane:
                 raise InvalidInput("This cursor belongs to another feed.", field="after")
-            upper = seq - 1
-            lower = max(1, upper - span + 1)
-        found: list[tuple[Post, str]] = []
-        for _ in range(40):
-            if (upper is not None and upper < 1) or len(found) >= want:
-                break
-            for key, doc in await self.lanes.window(lane, lower, upper):
-                post = doc_to_post(doc) if doc is not None else None
-                if post is not None and is_live(post) and _matches(post, flt):
-                    found.append((post, key))
-                    if len(found) >= want:
-                        break
-            if lower <= 1:
-                break
-            span *= 2
-            upper = lower - 1
-            lower = max(1, upper - span + 1)
-        page = found[:first]
-        return Page([post for post, _ in page], len(found) > first, [key for _, key in page])
-
-    async def _search(self, flt: FeedFilter, *, first: int, after: str | None) -> Page:
-        query: Doc = {"status": PostStatus.PUBLISHED.value, "hidden": False}
-        if flt.kind is not None:
-            query["kind"] = flt.kind.value
-        if flt.tag is not None:
-            query["tags"] = flt.tag
-        if flt.language is not None:
-            query["language"] = flt.language.value
-        if flt.organisation_id is not None:
-            query["organisationId"] = str(flt.organisation_id)
-        if flt.author_id is not None:
-            query["authorId"] = str(flt.author_id)
-        assert flt.search is not None
-        words = normalise_words(flt.search)
-        if not words:
-            raise InvalidInput("give at least one word to search for", field="search")
-        if len(words) > MAX_SEARCH_WORDS:
-            raise InvalidInput(f"at most {MAX_SEARCH_WORDS} words", field="search")
-        # Whole words must match; the last may still be being typed (an anchored prefix).
-        *whole, last = words
-        conditions: list[Doc] = [{"tokens": {"$regex": f"^{last}"}}]
-        if whole:
-            conditions.insert(0, {"tokens": {"$all": whole}})
-        query["$and"] = conditions
-        docs, has_next = await self._page(
-            self.store.posts, query, "feedKey", first=first, after=after, descending=True
+        walk = await self.lanes.walk(lane, accept, want=first + 1, below=below, budget=MAX_SCAN)
+        page = walk.found[:first]
+        return Page(
+            [doc_to_post(doc) for _, doc in page],
+            len(walk.found) > first or walk.resume is not None,
+            [key for key, _ in page],
+            end_key=walk.resume if len(walk.found) <= first else None,
         )
-        return Page([doc_to_post(d) for d in docs], has_next, [d["feedKey"] for d in docs])
+
+    async def _driving_lane(self, lanes: list[str], after: str | None) -> str:
+        """The lane to walk: the smallest of those every result is in (the others are
+        checked on each post). A cursor keeps the lane it was made on, if still a candidate,
+        so pages stay consistent while lane sizes change."""
+        if after is not None:
+            with contextlib.suppress(InvalidInput, ValueError):
+                lane = split_entry_id(_lane_cursor(after))[0]
+                if lane in lanes:
+                    return lane
+        if len(lanes) == 1:
+            return lanes[0]
+        sizes = await self.lanes.tops(lanes)
+        return min(lanes, key=lambda lane: sizes[lane])
 
     async def author_posts(
         self, viewer: Author | None, author_id: uuid.UUID, *, first: int, after: str | None
@@ -430,7 +476,7 @@ class ContentService:
             )
             return comment
 
-        return await self.config.uow.run(work)
+        return await self._run_as(author, work)
 
     async def set_comment_hidden(
         self, moderator: Author, comment_id: uuid.UUID, hidden: bool
@@ -446,7 +492,7 @@ class ContentService:
             )
             return comment
 
-        return await self.config.uow.run(work)
+        return await self._run_as(moderator, work)
 
     async def comments(
         self, viewer: Author | None, post_id: uuid.UUID, *, first: int, after: str | None
@@ -492,7 +538,7 @@ class ContentService:
                 )
             return await self._load_post(uow, post_id)
 
-        return await self.config.uow.run(work)
+        return await self._run_as(author, work)
 
     async def my_reactions(
         self, member_id: uuid.UUID, post_ids: list[uuid.UUID]
@@ -537,7 +583,7 @@ class ContentService:
                 raise Conflict("You already reported this.", field="targetId") from None
             return doc
 
-        return await self.config.uow.run(work)
+        return await self._run_as(reporter, work)
 
     async def open_reports(self, moderator: Author, *, first: int, after: str | None) -> Page:
         if not moderator.is_moderator:
@@ -568,7 +614,7 @@ class ContentService:
             result: Doc = doc
             return result
 
-        return await self.config.uow.run(work)
+        return await self._run_as(moderator, work)
 
     # ------------------------------------------------------------------ gatherings
 
@@ -620,7 +666,7 @@ class ContentService:
             )
             return doc
 
-        return await self.config.uow.run(work)
+        return await self._run_as(author, work)
 
     def _may_manage(self, actor: Author, doc: Doc) -> bool:
         if actor.is_moderator or doc.get("createdBy") == str(actor.member_id):
@@ -652,7 +698,7 @@ class ContentService:
             result: Doc = updated
             return result
 
-        return await self.config.uow.run(work)
+        return await self._run_as(actor, work)
 
     async def rsvp(self, author: Author, event_id: uuid.UUID, wanted: Attendance) -> Doc:
         """Answer an invitation. GOING takes a seat only if one is left (a conditional
@@ -691,7 +737,7 @@ class ContentService:
             await rsvps.update_one(key, {"$set": doc}, upsert=True, session=s)
             return doc
 
-        return await self.config.uow.run(work)
+        return await self._run_as(author, work)
 
     async def _take_seat(self, uow: UnitOfWork, event: Doc) -> Attendance:
         capacity = event.get("capacity")

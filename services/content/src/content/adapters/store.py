@@ -45,11 +45,6 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("authorId", ASC), ("status", ASC), ("hidden", ASC), ("feedKey", DESC)],
             name="feed_author",
         ),
-        # Search: normalised lower-case words of title and summary (multikey).
-        IndexModel(
-            [("tokens", ASC), ("status", ASC), ("hidden", ASC), ("feedKey", DESC)],
-            name="feed_search",
-        ),
         # An author's own posts in any state, newest change first.
         IndexModel([("authorId", ASC), ("updateKey", DESC)], name="author_posts"),
         # The moderation queue: oldest submission first.
@@ -95,6 +90,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("organisationId", ASC)], name="roles_by_organisation"),
     ],
     "organisations": [],
+    # Projection of members' suspensions: `_id` = member id, `suspended`, `changedAt`.
+    "suspensions": [],
     # Feed lanes (see `feed_lanes`): entries keyed `<lane>|<seq>`, found by post to move them.
     # (`k` repeats `_id` in a secondary index: some servers scan `_id` ranges in full.)
     "feed_entries": [
@@ -145,6 +142,10 @@ class ContentStore:
     @property
     def org_roles(self) -> AsyncCollection[Doc]:
         return self.db["org_roles"]
+
+    @property
+    def suspensions(self) -> AsyncCollection[Doc]:
+        return self.db["suspensions"]
 
     @property
     def organisations(self) -> AsyncCollection[Doc]:

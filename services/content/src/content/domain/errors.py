@@ -24,3 +24,12 @@ class InvalidState(ContentError, Conflict):
 
 class NotFound(ContentError, _NotFound):
     pass
+
+
+class MemberSuspended(NotAllowed):
+    """A suspended member may read but not write; `extensions.reason` tells it apart."""
+
+    REASON = "MEMBER_SUSPENDED"
+
+    def __init__(self) -> None:
+        super().__init__("Your account is suspended.", details={"reason": self.REASON})
