@@ -1,14 +1,21 @@
 """Hot reload: a new supergraph replaces the old atomically under load, requests in flight
-finish on the old one, an invalid supergraph is refused."""
+finish on the old one, an invalid supergraph is refused; from a polled file or URL."""
 
 from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 from gw_hardening import Calls, Subgraphs, hardened_sdl, start_gateway
+from gw_stack import start_server
 from gw_subgraphs import supergraph_sdl
+from prometheus_client import REGISTRY
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 
 from gateway.__main__ import _source, gateway_factory
 from gateway.config import GatewaySettings
@@ -95,3 +102,95 @@ async def test_file_change_is_picked_up_by_polling(
         if running.app._reload_task is not None:
             running.app._reload_task.cancel()
         await running.stop()
+
+
+def _refusals() -> float:
+    return REGISTRY.get_sample_value("gateway_supergraph_reloads_total", {"result": "refused"}) or 0
+
+
+async def test_url_polling_switches_atomically_and_keeps_the_graph_on_a_bad_one(
+    subgraphs: Subgraphs, calls: Calls
+) -> None:
+    # The supergraph is served over HTTP; the gateway polls it.
+    served = {"sdl": supergraph_sdl(subgraphs.urls), "fetches": 0}
+
+    async def supergraph_file(request: Request) -> PlainTextResponse:
+        served["fetches"] += 1
+        return PlainTextResponse(served["sdl"])
+
+    source, source_task, port = await start_server(
+        Starlette(routes=[Route("/supergraph.graphql", supergraph_file)])
+    )
+    settings = GatewaySettings(
+        supergraph_url=f"http://127.0.0.1:{port}/supergraph.graphql", dedup=False
+    )
+    running = await start_gateway(
+        subgraphs,
+        hardened=False,
+        app_options={
+            "gateway_factory": gateway_factory(settings),
+            "reload_source": _source(settings),
+            "reload_interval": 0.02,
+        },
+    )
+    running.app.start_reloader()
+    old = {"data": {"whoami": None}}  # the plain supergraph serves whoami to anyone
+
+    def is_new(body: Any) -> bool:  # the hardened one wants a signed-in caller
+        return bool(body.get("data") == {"whoami": None} and body.get("errors")) and (
+            body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        )
+
+    seen_new = asyncio.Event()
+
+    async def client() -> list[str]:
+        got: list[str] = []
+        for _ in range(400):
+            body = (await running.post({"query": "{ whoami }"})).json()
+            assert body == old or is_new(body), body
+            got.append("new" if is_new(body) else "old")
+            if got[-1] == "new":
+                seen_new.set()
+                if got.count("new") >= 5:
+                    break
+        return got
+
+    try:
+        assert (await running.post({"query": "{ whoami }"})).json() == old
+        clients = [asyncio.create_task(client()) for _ in range(4)]
+        await asyncio.sleep(0.05)
+        served["sdl"] = hardened_sdl(subgraphs.urls)
+        sequences = await asyncio.gather(*clients)
+        assert seen_new.is_set()
+        for seq in sequences:
+            # one switch: each client sees the old graph, then only the new one
+            first_new = seq.index("new")
+            assert set(seq[first_new:]) == {"new"}, seq
+        swapped = running.app.gateway
+
+        # An invalid supergraph is refused (once, however often it is polled); the graph stays.
+        refusals = _refusals()
+        served["sdl"] = "type Query { not a supergraph"
+        fetched = served["fetches"]
+        for _ in range(200):
+            if served["fetches"] >= fetched + 5:
+                break
+            await asyncio.sleep(0.02)
+        assert served["fetches"] >= fetched + 5
+        assert running.app.gateway is swapped
+        assert _refusals() == refusals + 1
+        assert is_new((await running.post({"query": "{ whoami }"})).json())
+
+        # and polling goes on: a valid one is applied again
+        served["sdl"] = supergraph_sdl(subgraphs.urls)
+        for _ in range(200):
+            if running.app.gateway is not swapped:
+                break
+            await asyncio.sleep(0.02)
+        assert (await running.post({"query": "{ whoami }"})).json() == old
+    finally:
+        if running.app._reload_task is not None:
+            running.app._reload_task.cancel()
+        await running.stop()
+        source.should_exit = True
+        await source_task

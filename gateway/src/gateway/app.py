@@ -137,6 +137,7 @@ class GatewayApp:
 
     async def _poll(self) -> None:
         assert self.reload_source is not None
+        refused: str | None = None
         while True:
             await asyncio.sleep(self.reload_interval)
             try:
@@ -144,8 +145,9 @@ class GatewayApp:
             except Exception as exc:
                 log.warning("supergraph source unreadable", error=str(exc))
                 continue
-            if sdl is not None and sdl != self.gateway.supergraph.sdl:
-                self.apply_supergraph(sdl)
+            if sdl is None or sdl == self.gateway.supergraph.sdl or sdl == refused:
+                continue  # unchanged, or the same text already refused: no parse
+            refused = None if self.apply_supergraph(sdl) else sdl
 
     def apply_supergraph(self, sdl: str) -> bool:
         """Swap in a new supergraph. Requests in flight keep the gateway they started with;
