@@ -173,8 +173,31 @@ async def main_async(args: argparse.Namespace, database_url: str, bootstrap: str
 
 
 def cpu_seconds(procs: list[psutil.Process]) -> list[float]:
-    """User + system CPU each process has used so far."""
-    return [sum(p.cpu_times()[:2]) for p in procs]
+    """User + system CPU each process has used so far (0 for one that has exited)."""
+    used = []
+    for proc in procs:
+        try:
+            used.append(sum(proc.cpu_times()[:2]))
+        except psutil.NoSuchProcess:
+            used.append(0.0)
+    return used
+
+
+def machine_groups(children: list[subprocess.Popen[bytes]]) -> dict[str, list[psutil.Process]]:
+    """Every process of the run by role: the whole machine budget a send costs here,
+    load generator, database and broker included."""
+    service_pids = {p.pid for p in children}
+    groups: dict[str, list[psutil.Process]] = {"load generator (this process)": [psutil.Process()]}
+    for proc in psutil.Process().children(recursive=True):
+        if proc.pid in service_pids:
+            continue
+        try:
+            name = proc.name()
+        except psutil.NoSuchProcess:
+            continue
+        role = "postgresql" if name.startswith("postgres") else f"broker/other ({name})"
+        groups.setdefault(role, []).append(proc)
+    return groups
 
 
 async def run(
@@ -240,7 +263,7 @@ async def run(
                 except (RuntimeError, httpx.HTTPError) as exc:
                     failures += 1
                     if failures <= 3:
-                        print(f"send failed: {exc}")
+                        print(f"send failed: {exc!r}")
 
         # What the services burn with nothing to do (dispatcher and relay polling).
         idle_start = cpu_seconds(watched)
@@ -248,6 +271,8 @@ async def run(
         idle = [
             (end - begin) / 2 for begin, end in zip(idle_start, cpu_seconds(watched), strict=True)
         ]
+        groups = machine_groups(children)
+        group_start = {role: sum(cpu_seconds(procs)) for role, procs in groups.items()}
         cpu_start = cpu_seconds(watched)
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(args.concurrency)))
@@ -277,6 +302,14 @@ async def run(
                 await asyncio.sleep(0.1)
         done_at = time.perf_counter()
         cpu_used = [end - begin for begin, end in zip(cpu_start, cpu_seconds(watched), strict=True)]
+        # Processes started during the run (new database backends) count in full.
+        known = {proc.pid for procs in groups.values() for proc in procs}
+        for role, procs in machine_groups(children).items():
+            groups.setdefault(role, []).extend(p for p in procs if p.pid not in known)
+        group_used = {
+            role: sum(cpu_seconds(procs)) - group_start.get(role, 0.0)
+            for role, procs in groups.items()
+        }
     finally:
         await engine.dispose()
 
@@ -296,6 +329,11 @@ async def run(
         f"sandbox partners {sandbox_cpu / accepted * 1000:.1f} ms "
         f"(idle: payments {idle[1] * 1000:.0f} ms/s, sandbox {idle[0] * 1000:.0f} ms/s)"
     )
+    others = ", ".join(
+        f"{role} {used / accepted * 1000:.1f} ms" for role, used in sorted(group_used.items())
+    )
+    total = (sum(cpu_used) + sum(group_used.values())) / accepted * 1000
+    print(f"  the rest of the machine per send: {others}; all processes {total:.1f} ms")
 
 
 def main() -> None:
