@@ -124,6 +124,9 @@ class GatewayApp:
         await self.gateway.pool.aclose()
         if self.rate_limiter is not None:
             await self.rate_limiter.aclose()
+        if self.tracer is not None:
+            # the batch exporter's last spans (its HTTP post blocks: off the loop)
+            await asyncio.to_thread(telemetry.shutdown_tracing)
 
     # -- hot reload ----------------------------------------------------------------------
 

@@ -133,7 +133,10 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--breaker-failures": ("breaker_failures", {"type": int}),
     "--breaker-reset": ("breaker_reset", {"type": float}),
     "--tracing": ("tracing", {"choices": ["off", "console", "otlp"]}),
-    "--otlp-endpoint": ("otlp_endpoint", {}),
+    "--otlp-endpoint": (
+        "otlp_endpoint",
+        {"help": "OTLP/HTTP collector, e.g. http://otel-collector:4318 (/v1/traces added)"},
+    ),
 }
 # boolean switches: flag -> (field, value)
 _SWITCHES: dict[str, tuple[str, bool]] = {

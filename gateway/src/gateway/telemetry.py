@@ -54,6 +54,22 @@ def operation_label(name: Any) -> str:
     return name
 
 
+# Tracer providers created here, so their batched spans can be flushed on shutdown.
+_providers: list[Any] = []
+
+OTLP_TRACES_PATH = "/v1/traces"
+
+
+def otlp_traces_url(endpoint: str) -> str | None:
+    """The OTLP/HTTP traces URL for `--otlp-endpoint`: a collector's base URL gets
+    `/v1/traces` (as the OTEL_EXPORTER_OTLP_ENDPOINT convention has it); empty leaves the
+    exporter to its own OTEL_* environment (default http://localhost:4318/v1/traces)."""
+    if not endpoint:
+        return None
+    endpoint = endpoint.rstrip("/")
+    return endpoint if endpoint.endswith(OTLP_TRACES_PATH) else endpoint + OTLP_TRACES_PATH
+
+
 def setup_tracing(kind: str, endpoint: str = "", exporter: Any = None) -> Any:
     """A tracer for `kind` (`console`, `otlp`) or for a given span exporter (tests: the SDK's
     in-memory exporter); None when tracing is off."""
@@ -72,13 +88,34 @@ def setup_tracing(kind: str, endpoint: str = "", exporter: Any = None) -> Any:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     elif kind == "console":
         provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-    else:  # otlp: the exporter package is an optional extra
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
-            OTLPSpanExporter,
+    elif kind == "otlp":
+        try:  # an optional extra: kopano-gateway[otlp]
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found,unused-ignore]
+                OTLPSpanExporter,
+            )
+        except ImportError as exc:
+            raise RuntimeError(
+                "GATEWAY_TRACING=otlp needs the OTLP exporter: install kopano-gateway[otlp] "
+                "(opentelemetry-exporter-otlp-proto-http)"
+            ) from exc
+        provider.add_span_processor(
+            BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_traces_url(endpoint)))
         )
-
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint or None)))
+    else:
+        raise ValueError(f"unknown tracing exporter {kind!r}")
+    _providers.append(provider)
     return provider.get_tracer("gateway")
+
+
+def flush_tracing(timeout_millis: int = 5000) -> bool:
+    """Export the spans still batched (blocking: call it off the event loop)."""
+    return all(p.force_flush(timeout_millis) for p in _providers)
+
+
+def shutdown_tracing() -> None:
+    """Flush and stop every exporter (at shutdown, off the event loop)."""
+    while _providers:
+        _providers.pop().shutdown()
 
 
 def traceparent_header() -> bytes:
