@@ -484,6 +484,15 @@ async def test_lifespan_hooks_under_uvicorn() -> None:
     assert events == ["startup", "shutdown"]
 
 
+def test_server_keeps_idle_connections_longer_than_clients_do() -> None:
+    # Otherwise a client may send on a connection the server is closing at that instant,
+    # and the request fails with a read error (seen under load with httpx's 5 s expiry).
+    server = create_server(create_service_app(settings=settings()), settings())
+    assert server.config.timeout_keep_alive > httpx.Limits().keepalive_expiry
+    tuned = create_server(create_service_app(settings=settings()), settings(keep_alive_seconds=9))
+    assert tuned.config.timeout_keep_alive == 9
+
+
 async def test_access_log_and_error_metrics(
     client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:

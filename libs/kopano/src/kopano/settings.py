@@ -78,6 +78,10 @@ class BaseServiceSettings(BaseSettings):
     environment: Environment = "dev"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    # Longer than any client's idle expiry (httpx: 5 s, the gateway's pool keeps connections
+    # open): the client then always drops an idle connection first, and a request never meets
+    # a connection the server is closing at that instant.
+    keep_alive_seconds: int = Field(default=75, ge=1)
     log_level: str = "INFO"
     # None means "JSON everywhere except dev".
     log_json: bool | None = None

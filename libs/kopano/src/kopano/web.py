@@ -631,6 +631,7 @@ def create_server(app: ASGIApp, settings: BaseServiceSettings, **overrides: Any)
     options: dict[str, Any] = {
         "host": settings.host,
         "port": settings.port,
+        "timeout_keep_alive": settings.keep_alive_seconds,
         "loop": "uvloop",
         "http": "httptools",
         "access_log": False,
