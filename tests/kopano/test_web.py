@@ -488,7 +488,9 @@ def test_server_keeps_idle_connections_longer_than_clients_do() -> None:
     # Otherwise a client may send on a connection the server is closing at that instant,
     # and the request fails with a read error (seen under load with httpx's 5 s expiry).
     server = create_server(create_service_app(settings=settings()), settings())
-    assert server.config.timeout_keep_alive > httpx.Limits().keepalive_expiry
+    client_expiry = httpx.Limits().keepalive_expiry
+    assert client_expiry is not None
+    assert server.config.timeout_keep_alive > client_expiry
     tuned = create_server(create_service_app(settings=settings()), settings(keep_alive_seconds=9))
     assert tuned.config.timeout_keep_alive == 9
 
