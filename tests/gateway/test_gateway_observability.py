@@ -3,10 +3,16 @@ access logs without tokens or variable values."""
 
 from __future__ import annotations
 
+import uuid
+
+import pytest
 import structlog.testing
 from gw_hardening import Calls, Subgraphs, start_gateway
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from prometheus_client import REGISTRY
 
+from gateway import app as app_module
+from gateway import telemetry
 from gateway.telemetry import setup_tracing
 
 
@@ -83,3 +89,48 @@ async def test_access_log_has_no_token_or_variables(subgraphs: Subgraphs, calls:
     assert line["request_id"] == "req-42"
     assert "secret-token-value" not in repr(logs)
     assert "secret-variable-value" not in repr(logs)
+
+
+def _operation_count(label: str, status: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "gateway_operation_requests_total", {"operation": label, "status": status}
+    )
+    return value or 0.0
+
+
+async def test_operation_labels_are_bounded_and_unknown_operations_get_none(
+    subgraphs: Subgraphs, calls: Calls, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    running = await start_gateway(subgraphs)
+    # two more names may get a label of their own, then `other`
+    monkeypatch.setattr(telemetry, "MAX_OPERATION_LABELS", len(telemetry._seen_ops) + 2)
+    tag = uuid.uuid4().hex[:8]
+    other_before = _operation_count("other", "200")
+    invalid_before = _operation_count("invalid", "400")
+    try:
+        for i in range(6):
+            r = await running.post({"query": f"query Fresh{tag}{i} {{ users {{ id }} }}"})
+            assert r.status_code == 200
+        cached = len(app_module._OP_METRICS)
+        for i in range(6, 10):  # past the bound: nothing more is cached per name
+            await running.post({"query": f"query Fresh{tag}{i} {{ users {{ id }} }}"})
+        assert len(app_module._OP_METRICS) == cached
+        # an operation name the document does not have is refused and labels nothing
+        r = await running.post(
+            {"query": "query Users { users { id } }", "operationName": f"Invented{tag}"}
+        )
+        assert r.status_code == 400
+        text = (await running.client.get(running.url + "/metrics")).text
+    finally:
+        await running.stop()
+    assert f'operation="Fresh{tag}0"' in text
+    assert f'operation="Fresh{tag}1"' in text
+    assert f"Fresh{tag}2" not in text
+    assert _operation_count("other", "200") == other_before + 8
+    assert f"Invented{tag}" not in text
+    assert _operation_count("invalid", "400") == invalid_before + 1
+
+
+def test_generated_request_ids_are_unique() -> None:
+    ids = {app_module._new_request_id() for _ in range(10_000)}
+    assert len(ids) == 10_000

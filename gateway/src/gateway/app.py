@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
+import os
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qs
@@ -220,7 +221,7 @@ class GatewayApp:
         if not explain and scope.get("query_string") and b"explain" in scope["query_string"]:
             explain = True
         if not request_id:
-            request_id = uuid.uuid4().hex.encode()
+            request_id = _new_request_id()
         headers = [*_JSON_HEADERS, (b"x-request-id", request_id)]
         gw = self.gateway  # this request runs on this supergraph even if a reload happens
         status = 200
@@ -269,7 +270,7 @@ class GatewayApp:
         if gw.metrics:
             m = _OP_METRICS.get((op_name, status))
             if m is None:
-                m = _op_metrics(op_name, status)
+                m = _op_metrics(op_name, status, _valid_operation(gw, payload, status))
             m[0].inc()
             m[1].observe(elapsed)
         if self.access_log:
@@ -558,16 +559,48 @@ def _operation_name(gw: Gateway, payload: Any) -> str | None:
     return None
 
 
-# (operation name, status) -> labelled children, resolved once per pair
+def _valid_operation(gw: Gateway, payload: Any, status: int) -> bool:
+    """Whether the operation name belongs to an operation that exists: served (200), or in a
+    cached valid document. Names of unknown operations never get a label of their own."""
+    if status == 200:
+        return True
+    if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        return False
+    doc = gw.documents.get((payload["query"], payload.get("operationName")))
+    return isinstance(doc, Document)
+
+
+# (operation name, status) -> labelled children, for names that have a label of their own
+# (at most MAX_OPERATION_LABELS of them, times a handful of statuses)
 _OP_METRICS: dict[tuple[str | None, int], tuple[Any, Any]] = {}
+# (label, status) -> labelled children: `other` and `invalid` are shared by every name
+_BY_LABEL: dict[tuple[str, int], tuple[Any, Any]] = {}
 
 
-def _op_metrics(op_name: str | None, status: int) -> tuple[Any, Any]:
-    label = telemetry.operation_label(op_name)
-    m = (
-        telemetry.OPERATIONS.labels(label, str(status)),
-        telemetry.OPERATION_LATENCY.labels(label),
-    )
-    if len(_OP_METRICS) < 4 * telemetry.MAX_OPERATION_LABELS:
+def _op_metrics(op_name: str | None, status: int, valid: bool) -> tuple[Any, Any]:
+    """Children for a name not yet cached. A name past the label bound (`other`) or of an
+    unknown operation (`invalid`) is not cached itself: it costs two dict lookups, never
+    a `labels()` call, so invented names cannot grow memory or slow requests down."""
+    label = telemetry.operation_label(op_name) if valid else "invalid"
+    m = _BY_LABEL.get((label, status))
+    if m is None:
+        m = (
+            telemetry.OPERATIONS.labels(label, str(status)),
+            telemetry.OPERATION_LATENCY.labels(label),
+        )
+        _BY_LABEL[(label, status)] = m
+    if label not in ("other", "invalid") and len(_OP_METRICS) < 16 * (
+        telemetry.MAX_OPERATION_LABELS + 1
+    ):
         _OP_METRICS[(op_name, status)] = m
     return m
+
+
+# Request ids when the client sends none: unique per process (a random prefix per start),
+# a counter after it; much cheaper than a UUID (no system call, no object) per request.
+_REQUEST_ID_PREFIX = os.urandom(6).hex()
+_request_numbers = itertools.count(1)
+
+
+def _new_request_id() -> bytes:
+    return f"{_REQUEST_ID_PREFIX}-{next(_request_numbers):x}".encode()
