@@ -2,53 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from alembic import context
-from sqlalchemy import pool
-from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
-
+from kopano.migrations import run_env
 from payments.adapters.tables import metadata
 
-config = context.config
-target_metadata = metadata
+
+def _settings_url() -> str:
+    from payments.settings import PaymentsSettings
+
+    return PaymentsSettings().database_url
 
 
-def _url() -> str:
-    url = config.get_main_option("sqlalchemy.url")
-    if not url:
-        from payments.settings import PaymentsSettings
-
-        url = PaymentsSettings().database_url  # type: ignore[call-arg]
-    return url
-
-
-def run_migrations_offline() -> None:
-    context.configure(
-        url=_url(),
-        target_metadata=target_metadata,
-        literal_binds=True,
-        dialect_opts={"paramstyle": "named"},
-    )
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=target_metadata, compare_type=True)
-    with context.begin_transaction():
-        context.run_migrations()
-
-
-async def run_migrations_online() -> None:
-    engine = create_async_engine(_url(), poolclass=pool.NullPool)
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-    await engine.dispose()
-
-
-if context.is_offline_mode():
-    run_migrations_offline()
-else:
-    asyncio.run(run_migrations_online())
+run_env(metadata, _settings_url)
