@@ -318,6 +318,16 @@ CASES: list[tuple[str, str, dict[str, Any] | None, int]] = [
     ),
     # an interface field weighs as its heaviest implementation (Item.score 6)
     ("interface field", "{ nodes { score } }", None, 2 * (2 + 6)),
+    # fields and fragments skipped literally are not executed, so not counted; a condition
+    # from a variable counts as included
+    (
+        "skip and include",
+        "query($no: Boolean = false) { price discount @skip(if: true)"
+        " hits @include(if: false) { __typename } ... @skip(if: true) { nodes { id } }"
+        ' search(query: "x") @include(if: $no) { id } }',
+        None,
+        4 + 7,
+    ),
 ]
 
 
@@ -336,6 +346,21 @@ async def test_cost_follows_variables_of_a_cached_document(catalog: Catalog) -> 
     catalog.calls.clear()
     r = await catalog.post(q, {"f": {"fuzzy": True, "near": {}}})  # + 1
     assert r.json()["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert catalog.calls == []
+
+
+async def test_deeply_nested_variables_are_refused_not_crashed_on(catalog: Catalog) -> None:
+    q = 'query($f: ItemFilter) { search(query: "x", filter: $f) { id } }'
+    # 1000 levels: deeper than the interpreter's stack, within what orjson reads
+    nested = '{"near":' * 1000 + '{"tag":"a"}' + "}" * 1000
+    body = '{"query":' + orjson.dumps(q).decode() + ',"variables":{"f":' + nested + "}}"
+    catalog.use(10_000)
+    catalog.calls.clear()
+    r = await catalog.client.post(
+        catalog.url, content=body, headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert catalog.calls == []
 
 

@@ -661,11 +661,18 @@ class Gateway:
         """Raises LimitExceeded (enforce mode) for the first limit the operation is over."""
         assert self.analyzer is not None
         stats = doc.stats
-        if stats is None:
-            stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
-            doc.stats = stats
-        elif stats.cost_vars and "cost" in self.limits:
-            stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+        try:
+            if stats is None:
+                stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+                doc.stats = stats
+            elif stats.cost_vars and "cost" in self.limits:
+                stats = self.analyzer.analyze(doc.operation, doc.fragments, variables)
+        except RecursionError:
+            # costed input values from variables deeper than the interpreter's stack; the
+            # same answer variable coercion would give them
+            raise LimitExceeded(
+                "BAD_USER_INPUT", "Variable values are nested too deeply."
+            ) from None
         if stats.slicing_error is not None and "cost" in self.limits:
             # @listSize(requireOneSlicingArgument:): part of cost analysis, so on with it
             self._limit_hit("INVALID_SLICING_ARGUMENTS", stats.slicing_error, 0)

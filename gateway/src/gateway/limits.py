@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    BooleanValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -161,6 +162,8 @@ class Analyzer:
         """Fields of `sel` with fragments expanded: (type they are selected on, field, the
         object types they apply to or None for all of the parent's)."""
         for s in sel.selections:
+            if s.directives and _skipped(s):
+                continue
             if isinstance(s, FieldNode):
                 out.append((parent, s, applies))
             elif isinstance(s, InlineFragmentNode):
@@ -287,15 +290,20 @@ class Analyzer:
         got = self._field_weights.get(key)
         if got is not None:
             return got
+        own = _weight(self._field_directives(owner.name, name).get("cost"))
         if isinstance(owner, GraphQLInterfaceType):
             # `@cost` belongs on the implementations' fields: the heaviest one counts
-            impls = [
-                o for o in self.schema.get_possible_types(owner) if name in getattr(o, "fields", {})
+            weights = [
+                self._field_weight(o, name)
+                for o in self.schema.get_possible_types(owner)
+                if name in getattr(o, "fields", {})
             ]
-            if impls:
-                got = max(self._field_weight(o, name) for o in impls)
+            if own is not None:
+                weights.append(own)
+            if weights:
+                got = max(weights)
         if got is None:
-            got = _weight(self._field_directives(owner.name, name).get("cost"))
+            got = own
         if got is None:
             got = self._type_weight(get_named_type(owner.fields[name].type))
         self._field_weights[key] = got
@@ -466,6 +474,20 @@ def _default(adef: Any) -> Any:
     if node is not None:
         return value_from_ast_untyped(node)
     return None if adef.default_value is Undefined else adef.default_value
+
+
+def _skipped(node: Any) -> bool:
+    """`@skip(if: true)` or `@include(if: false)` written literally: never executed, so not
+    counted. A condition from a variable counts as included (an upper bound that holds for
+    every value, so the cached figures stay valid)."""
+    for d in node.directives:
+        name = d.name.value
+        if name not in ("skip", "include"):
+            continue
+        cond = next((a.value for a in d.arguments or () if a.name.value == "if"), None)
+        if isinstance(cond, BooleanValueNode) and cond.value == (name == "skip"):
+            return True
+    return False
 
 
 def _is_int(v: Any) -> bool:
