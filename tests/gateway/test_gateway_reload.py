@@ -145,7 +145,7 @@ async def test_url_polling_switches_atomically_and_keeps_the_graph_on_a_bad_one(
 
     async def client() -> list[str]:
         got: list[str] = []
-        for _ in range(400):
+        for _ in range(3000):
             body = (await running.post({"query": "{ whoami }"})).json()
             assert body == old or is_new(body), body
             got.append("new" if is_new(body) else "old")
