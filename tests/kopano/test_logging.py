@@ -176,3 +176,36 @@ def test_console_renderer_in_dev(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "pw-should-hide" not in text
     with pytest.raises(json.JSONDecodeError):
         json.loads(text.splitlines()[0])
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("terminal", "env", "coloured"),
+    [
+        (True, {}, True),
+        (False, {}, False),  # a file or a pipe gets no escape codes
+        (True, {"NO_COLOR": "1"}, False),
+        (False, {"FORCE_COLOR": "1"}, True),
+        (True, {"NO_COLOR": "1", "FORCE_COLOR": "1"}, False),
+    ],
+)
+def test_dev_console_colours_follow_the_terminal_and_no_color(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool, env: dict[str, str], coloured: bool
+) -> None:
+    for name in ("NO_COLOR", "FORCE_COLOR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    buffer = _Terminal() if terminal else io.StringIO()
+    monkeypatch.setattr(sys, "stdout", buffer)
+    configure_logging("logtest", "INFO", json_logs=False)
+    try:
+        get_logger("kopano.test").info("hello.colours")
+    finally:
+        configure_logging("logtest", "INFO", json_logs=True)
+    assert "hello.colours" in buffer.getvalue()
+    assert ("\x1b[" in buffer.getvalue()) is coloured

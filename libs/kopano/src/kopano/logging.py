@@ -10,6 +10,7 @@ values.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import uuid
@@ -106,6 +107,17 @@ def _orjson_dumps(obj: Any, default: Any = None) -> str:
     return orjson.dumps(obj, default=default or str).decode("utf-8")
 
 
+def console_colors(stream: Any) -> bool:
+    """Colour in dev logs only on a terminal; NO_COLOR (no-color.org) turns it off and
+    FORCE_COLOR on, whatever the stream."""
+    if os.environ.get("NO_COLOR"):
+        return False
+    if os.environ.get("FORCE_COLOR"):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
 def configure_logging(
     service_name: str,
     level: str | int = "INFO",
@@ -138,7 +150,9 @@ def configure_logging(
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     else:
         exception_step = structlog.dev.set_exc_info
-        renderer = structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=console_colors(sys.stdout), exception_formatter=structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[
