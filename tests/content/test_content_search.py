@@ -162,3 +162,26 @@ async def test_a_page_stops_at_its_work_budget_and_its_cursor_resumes(
     assert [] in found  # pages that found nothing in their budget, with a cursor to go on
     monkeypatch.setattr(content.service, "MAX_SCAN", 600)
     assert await pages(h, 2, search="ba") == [[rare["id"]]]
+
+
+async def test_migrate_gives_older_posts_their_search_lanes(harness: ContentHarness) -> None:
+    h = harness
+    moderator = h.member("moderator")
+    ids = [
+        (await h.create_post(moderator, title=f"Pitso {n}", summary="Leribe"))["id"]
+        for n in range(3)
+    ]
+    # The middle post as a post published before search lanes existed.
+    store = h.runtime.store
+    doc = await store.posts.find_one({"_id": ids[1]})
+    assert doc is not None
+    feed_only = {k: v for k, v in doc["feedSeqs"].items() if not k.startswith(("tok:", "pre:"))}
+    await store.posts.update_one({"_id": ids[1]}, {"$set": {"feedSeqs": feed_only}})
+    await store.db["feed_entries"].delete_many({"postId": ids[1], "k": {"$regex": "^(tok|pre):"}})
+    assert await search(h, search="pitso") == [ids[2], ids[0]]
+
+    service = h.runtime.service
+    assert await service.index_unlaned_posts() == 1
+    assert await service.index_unlaned_posts() == 0  # nothing left to do
+    assert await search(h, 1, search="pitso") == ids[::-1]
+    assert await search(h, 1, search="lerib") == ids[::-1]

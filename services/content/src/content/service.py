@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -24,7 +25,13 @@ from content.adapters.documents import (
     post_to_doc,
     sort_key,
 )
-from content.adapters.feed_lanes import ALL, PREFIX_LENGTH, FeedLanes, split_entry_id
+from content.adapters.feed_lanes import (
+    ALL,
+    PREFIX_LENGTH,
+    FeedLanes,
+    lanes_of,
+    split_entry_id,
+)
 from content.adapters.store import ContentStore
 from content.domain import posts as p
 from content.domain.engagement import (
@@ -53,7 +60,9 @@ Clock = Callable[[], datetime]
 T = TypeVar("T")
 MAX_SEARCH_WORDS: Final = 8
 # Lane numbers a feed or search page reads at most before returning what it found.
-MAX_SCAN: Final = 600
+MAX_SCAN: Final = 200
+# ... when the other lanes of the query sift entries by their signatures first (cheaper).
+MAX_SCAN_SIGNED: Final = 800
 OFFICIAL_ROLES: Final = ("OWNER", "ADMIN")
 
 
@@ -231,6 +240,28 @@ class ContentService:
         )
         return True
 
+    # ------------------------------------------------------------------ lanes of older posts
+
+    async def index_unlaned_posts(self) -> int:
+        """Give every visible post the lanes it lacks (posts published before search lanes
+        existed), oldest first, one transaction per post; they join at their publication
+        place. Idempotent; returns how many posts changed."""
+        changed = 0
+        live = self.store.posts.find({"status": PostStatus.PUBLISHED.value, "hidden": False}).sort(
+            "feedKey", ASCENDING
+        )
+        async for doc in live:
+            if set(lanes_of(doc_to_post(doc))) <= set(doc.get("feedSeqs") or {}):
+                continue
+
+            async def work(uow: UnitOfWork, post_id: str = doc["_id"]) -> None:
+                found = await self._load_post_doc(uow, uuid.UUID(post_id))
+                await self._sync_lanes(uow, doc_to_post(found), dict(found.get("feedSeqs") or {}))
+
+            await self.config.uow.run(work)
+            changed += 1
+        return changed
+
     # ------------------------------------------------------------------ posts: writes
 
     async def _load_post_doc(self, uow: UnitOfWork, post_id: uuid.UUID) -> Doc:
@@ -382,13 +413,21 @@ class ContentService:
                 raise InvalidInput(f"at most {MAX_SEARCH_WORDS} words", field="search")
             lanes += _search_lanes(words)
             accept = lambda doc: _matches(doc, flt) and _has_words(doc, words)  # noqa: E731
-        lane = await self._driving_lane(lanes or [ALL], after)
+        lane, share = await self._driving_lane(lanes or [ALL], after)
         below: str | None = None
         if after is not None:
             below = _lane_cursor(after)
             if split_entry_id(below)[0] != lane:
                 raise InvalidInput("This cursor belongs to another feed.", field="after")
-        walk = await self.lanes.walk(lane, accept, want=first + 1, below=below, budget=MAX_SCAN)
+        # Read enough numbers at once to expect a full page (fewer round trips).
+        margin = 1.25 if share < 1 else 1.0
+        span = math.ceil((first + 1) / max(share, 0.01) * margin) + 4
+        others = [other for other in lanes if other != lane]
+        budget = MAX_SCAN_SIGNED if others else MAX_SCAN
+        span = min(budget, span)
+        walk = await self.lanes.walk(
+            lane, accept, want=first + 1, below=below, budget=budget, span=span, also_in=others
+        )
         page = walk.found[:first]
         return Page(
             [doc_to_post(doc) for _, doc in page],
@@ -397,19 +436,23 @@ class ContentService:
             end_key=walk.resume if len(walk.found) <= first else None,
         )
 
-    async def _driving_lane(self, lanes: list[str], after: str | None) -> str:
-        """The lane to walk: the smallest of those every result is in (the others are
-        checked on each post). A cursor keeps the lane it was made on, if still a candidate,
-        so pages stay consistent while lane sizes change."""
+    async def _driving_lane(self, lanes: list[str], after: str | None) -> tuple[str, float]:
+        """The lane to walk — the smallest of those every result is in; the others are
+        checked on each post — and the share of its posts expected to pass (the other
+        lanes' shares of the whole feed, taken as independent). A cursor keeps the lane it
+        was made on, if still a candidate, so pages stay consistent while sizes change."""
+        sizes = await self.lanes.tops([*lanes, ALL])
+        lane = min(lanes, key=lambda name: sizes[name])
         if after is not None:
             with contextlib.suppress(InvalidInput, ValueError):
-                lane = split_entry_id(_lane_cursor(after))[0]
-                if lane in lanes:
-                    return lane
-        if len(lanes) == 1:
-            return lanes[0]
-        sizes = await self.lanes.tops(lanes)
-        return min(lanes, key=lambda lane: sizes[lane])
+                from_cursor = split_entry_id(_lane_cursor(after))[0]
+                if from_cursor in lanes:
+                    lane = from_cursor
+        share = 1.0
+        for other in lanes:
+            if other != lane and sizes[ALL] > 0:
+                share *= min(1.0, sizes[other] / sizes[ALL])
+        return lane, share
 
     async def author_posts(
         self, viewer: Author | None, author_id: uuid.UUID, *, first: int, after: str | None

@@ -21,6 +21,7 @@ range before applying a limit.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ TOP_TTL_SECONDS: Final = 5.0
 MAX_CACHED_TOPS: Final = 20_000
 # Binary search for a late joiner's place: entries read per probe.
 PROBE_WIDTH: Final = 4
+# Each entry carries a Bloom filter of all its post's lanes, so a walk can skip most posts
+# that are not in the other lanes of a query without looking them up.
+SIGNATURE_BITS_PER_LANE: Final = 10
+SIGNATURE_HASHES: Final = 5
+SIGNATURE_MAX_BYTES: Final = 512
 
 
 def search_lanes(title: str, summary: str) -> list[str]:
@@ -62,6 +68,34 @@ def lanes_of(post: Post) -> list[str]:
     if c.organisation_id is not None:
         lanes.append(f"org:{c.organisation_id}")
     return lanes + search_lanes(c.title, c.summary)
+
+
+def _lane_hashes(lane: str) -> tuple[int, int]:
+    digest = hashlib.blake2b(lane.encode(), digest_size=16).digest()
+    return int.from_bytes(digest[:8], "little"), int.from_bytes(digest[8:], "little") | 1
+
+
+def signature(lanes: list[str]) -> bytes:
+    """A Bloom filter of `lanes` (about 1% false positives, never a false negative)."""
+    size = min(SIGNATURE_MAX_BYTES, max(16, -(-len(lanes) * SIGNATURE_BITS_PER_LANE // 8)))
+    bits = bytearray(size)
+    for lane in lanes:
+        h1, h2 = _lane_hashes(lane)
+        for i in range(SIGNATURE_HASHES):
+            bit = (h1 + i * h2) % (size * 8)
+            bits[bit >> 3] |= 1 << (bit & 7)
+    return bytes(bits)
+
+
+def may_be_in(sig: bytes, hashes: list[tuple[int, int]]) -> bool:
+    """False only if the post whose signature this is is surely not in every lane hashed."""
+    width = len(sig) * 8
+    for h1, h2 in hashes:
+        for i in range(SIGNATURE_HASHES):
+            bit = (h1 + i * h2) % width
+            if not sig[bit >> 3] & (1 << (bit & 7)):
+                return False
+    return True
 
 
 def entry_id(lane: str, seq: int, after_all: int | None = None) -> str:
@@ -104,6 +138,7 @@ class FeedLanes:
     def __init__(self, entries: AsyncCollection[Doc], counters: AsyncCollection[Doc]) -> None:
         self.entries = entries
         self.counters = counters
+        self.posts: AsyncCollection[Doc] = entries.database["posts"]
         self._tops: dict[str, tuple[int, float]] = {}
 
     # ------------------------------------------------------------------ writes
@@ -140,10 +175,13 @@ class FeedLanes:
         else:
             places.update(await self._take_numbers(joining, session))
         keep = [_place(lane, places[lane]) for lane in wanted]
+        sig = signature(wanted)
         await self.entries.delete_many({"postId": post_id, "_id": {"$nin": keep}}, session=session)
         await self.entries.bulk_write(
             [
-                UpdateOne({"_id": eid}, {"$set": {"k": eid, "postId": post_id}}, upsert=True)
+                UpdateOne(
+                    {"_id": eid}, {"$set": {"k": eid, "postId": post_id, "s": sig}}, upsert=True
+                )
                 for eid in keep
             ],
             ordered=False,
@@ -155,15 +193,22 @@ class FeedLanes:
         self, lanes: list[str], all_seq: int, session: AsyncClientSession | None
     ) -> dict[str, str]:
         """Places for a post published before (number `all_seq` in `all`) joining `lanes`:
-        after the last entry of a post published before it. A binary search over each
-        lane's numbers, all lanes probed together: about log2(lane size) round trips."""
+        after the last entry of a post published before it. The lane's top entry first
+        (a recent post, or posts indexed in publication order, need no more), then a binary
+        search over its numbers, all lanes probed together: at most about log2(lane size)
+        round trips."""
         if not lanes:
             return {}
         tops = await self.tops(lanes, session=session, fresh=True)
         # Per lane: the answer is in [low, high]; low = 0 means "before every entry".
         bounds = {lane: (0, tops.get(lane, 0)) for lane in lanes}
+        at_top = True
         while open_lanes := {ln: b for ln, b in bounds.items() if b[0] < b[1]}:
-            mids = {ln: (low + high + 1) // 2 for ln, (low, high) in open_lanes.items()}
+            mids = {
+                ln: high if at_top else (low + high + 1) // 2
+                for ln, (low, high) in open_lanes.items()
+            }
+            at_top = False
             ranges = [
                 {"k": {"$gte": entry_id(ln, mid), "$lt": entry_id(ln, mid + PROBE_WIDTH)}}
                 for ln, mid in mids.items()
@@ -232,19 +277,41 @@ class FeedLanes:
         return (await self.tops([lane]))[lane]
 
     async def window(
-        self, lane: str, lower: int, below: str | None
+        self,
+        lane: str,
+        lower: int,
+        below: str | None,
+        also_in: list[tuple[int, int]] | None = None,
     ) -> list[tuple[str, Doc | None]]:
         """Entries of `lane` from number `lower` up to (not including) the key `below` (None:
-        no limit), highest first, each with its post — one round trip."""
+        no limit), highest first, each with its post — one round trip. With `also_in` (lane
+        hashes), only the entries whose signature admits those lanes, and their posts
+        fetched in a second round trip: most others cost an index entry, not a post."""
         bounds: Doc = {"$gte": entry_id(lane, lower) if lower > 1 else f"{lane}|"}
         bounds["$lt"] = below if below is not None else f"{lane}|~"
-        lookup = {"from": "posts", "localField": "postId", "foreignField": "_id", "as": "post"}
-        cursor = await self.entries.aggregate(
-            [{"$match": {"k": bounds}}, {"$sort": {"k": -1}}, {"$lookup": lookup}]
-        )
-        found = [(d["k"], d["post"][0] if d["post"] else None) async for d in cursor]
-        if below is None and found:
-            seq = split_entry_id(found[0][0])[1]
+        found: list[tuple[str, Doc | None]]
+        if also_in is None:
+            lookup = {"from": "posts", "localField": "postId", "foreignField": "_id", "as": "post"}
+            cursor = await self.entries.aggregate(
+                [{"$match": {"k": bounds}}, {"$sort": {"k": -1}}, {"$lookup": lookup}]
+            )
+            found = [(d["k"], d["post"][0] if d["post"] else None) async for d in cursor]
+            entries = found
+        else:
+            keys = (
+                await self.entries.find({"k": bounds}, {"k": 1, "postId": 1, "s": 1})
+                .sort("k", -1)
+                .to_list()
+            )
+            entries = [(d["k"], None) for d in keys]
+            wanted = [d for d in keys if "s" not in d or may_be_in(d["s"], also_in)]
+            posts: dict[str, Doc] = {}
+            if wanted:
+                ids = [d["postId"] for d in wanted]
+                posts = {p["_id"]: p async for p in self.posts.find({"_id": {"$in": ids}})}
+            found = [(d["k"], posts.get(d["postId"])) for d in wanted]
+        if below is None and entries:
+            seq = split_entry_id(entries[0][0])[1]
             if seq > self._tops.get(lane, (0, 0.0))[0]:
                 self._tops[lane] = (seq, time.monotonic())
         return found
@@ -257,18 +324,24 @@ class FeedLanes:
         want: int,
         below: str | None,
         budget: int,
+        span: int | None = None,
+        also_in: list[str] | None = None,
     ) -> Walk:
         """Walk `lane` down from the top (or from just below the key `below`), keeping the
         entries whose post `accept`s, until `want` are found, the lane ends, or about
         `budget` numbers were read — so a page costs a bounded amount of work whatever
-        the lane's size and however rarely its posts are accepted."""
-        span = want + 4  # a few spare numbers: hidden and archived posts leave gaps
+        the lane's size and however rarely its posts are accepted. `span`: how many
+        numbers to read first (default: a few more than `want`, for the gaps hidden and
+        archived posts leave). `also_in`: other lanes every accepted post is in, to skip
+        most others by their entry's signature."""
+        span = span or want + 4
+        hashes = [_lane_hashes(other) for other in also_in] if also_in else None
         upper = await self.top(lane) if below is None else split_entry_id(below)[1]
         lower = max(1, upper - span + 1)
         found: list[tuple[str, Doc]] = []
         read = 0
         while True:
-            for key, doc in await self.window(lane, lower, below):
+            for key, doc in await self.window(lane, lower, below, hashes):
                 if doc is not None and accept(doc):
                     found.append((key, doc))
                     if len(found) >= want:
