@@ -26,14 +26,15 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench.procstat import CLK_TCK, descendants, process_ticks
-from content.adapters.documents import new_post_doc
+from content.adapters.documents import doc_to_post, new_post_doc
 from content.adapters.feed_lanes import entry_id, is_live, lanes_of, signature
 from content.adapters.store import ContentStore
-from content.domain.posts import Language, Post, PostDraft, PostKind, PostStatus
+from content.domain.posts import Author, Language, Post, PostDraft, PostKind, PostStatus
 from content.service import ContentService, FeedFilter, ServiceConfig
 from content.unit_of_work import UnitOfWorkFactory
 from kopano.graphql import encode_cursor
@@ -181,6 +182,46 @@ async def timed(
     return statistics.median(samples), p99, samples[-1], cpu * 1000 / runs
 
 
+async def writes(
+    service: ContentService, store: ContentStore, runs: int, server_pid: int | None
+) -> None:
+    """What the lanes cost a write: publishing a post (all its lanes numbered), and an
+    edit that makes an old post join lanes (slotted in at its publication place)."""
+    rng = random.Random(7)
+    moderator = Author(member_id=uuid.uuid4(), roles=frozenset({"moderator"}))
+
+    async def publish() -> object:
+        draft = make_post(0, datetime.now(UTC), rng).content
+        return await service.create_post(moderator, draft, submit=True)
+
+    old_posts = (
+        await store.posts.find({"status": "PUBLISHED", "hidden": False})
+        .sort("feedKey", 1)
+        .skip(1_000)
+        .limit(runs + 5)
+        .to_list()
+    )
+    olds = iter(old_posts)
+
+    async def edit_old() -> object:
+        post = doc_to_post(next(olds))
+        c = post.content
+        draft = replace(
+            c,
+            summary=f"{c.summary} selemo mokete {RARE_WORD}",
+            tags=(*c.tags, *[t for t in TAGS if t not in c.tags][:1]),
+        )
+        return await service.edit_post(
+            Author(member_id=post.author_id), post.id, draft, expected_version=None
+        )
+
+    print(f"\nwrites, {runs} runs each")
+    print(f"{'write':<38} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'CPU ms':>8}")
+    for name, fn in [("publish a post", publish), ("edit: an old post joins lanes", edit_old)]:
+        p50, p99, worst, cpu = await timed(fn, runs, server_pid)
+        print(f"{name:<38} {p50:>8.2f} {p99:>8.2f} {worst:>8.2f} {cpu:>8.2f}")
+
+
 async def run(url: str, posts: int, runs: int, first: int, server_pid: int | None = None) -> None:
     store = ContentStore.connect(url, f"bench_content_{uuid.uuid4().hex[:8]}")
     try:
@@ -240,6 +281,7 @@ async def run(url: str, posts: int, runs: int, first: int, server_pid: int | Non
             p50, p99, worst, cpu = await timed(fn, runs, server_pid)
             print(f"{name:<38} {p50:>8.2f} {p99:>8.2f} {worst:>8.2f} {cpu:>8.2f}")
         print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        await writes(service, store, min(runs, 30), server_pid)
         await store.db.client.drop_database(store.db.name)
     finally:
         await store.close()

@@ -34,6 +34,11 @@ async def _plans(url: str, database: str) -> dict[str, list[str]]:
             [("k", -1)],
         ),
         "entries of a post": ("feed_entries", {"postId": "p"}, []),
+        "lane place probe": (
+            "feed_entries",
+            {"k": {"$in": [entry_id("tag:x", 7), entry_id("tag:x", 8)]}},
+            [],
+        ),
         "moderation queue": ("posts", {"status": "SUBMITTED"}, [("updateKey", 1)]),
         "an author's posts": ("posts", {"authorId": "a"}, [("updateKey", -1)]),
         "comments of a post": ("comments", {"postId": "p"}, [("createdKey", 1)]),

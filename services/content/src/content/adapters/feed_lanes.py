@@ -209,20 +209,21 @@ class FeedLanes:
                 for ln, (low, high) in open_lanes.items()
             }
             at_top = False
-            ranges = [
-                {"k": {"$gte": entry_id(ln, mid), "$lt": entry_id(ln, mid + PROBE_WIDTH)}}
-                for ln, mid in mids.items()
-            ]
-            lookup = {"from": "posts", "localField": "postId", "foreignField": "_id", "as": "post"}
-            cursor = await self.entries.aggregate(
-                [{"$match": {"$or": ranges}}, {"$sort": {"k": 1}}, {"$lookup": lookup}],
+            # Exact keys, not ranges: an `$or` of ranges is not an index read on every server.
+            keys = [entry_id(ln, mid + i) for ln, mid in mids.items() for i in range(PROBE_WIDTH)]
+            probed = await self.entries.find(
+                {"k": {"$in": keys}}, {"k": 1, "postId": 1}, session=session
+            ).to_list()
+            posts = self.posts.find(
+                {"_id": {"$in": list({d["postId"] for d in probed})}},
+                {"feedSeqs": 1},
                 session=session,
             )
+            numbers = {p["_id"]: (p.get("feedSeqs") or {}).get(ALL) async for p in posts}
             first_seen: dict[str, tuple[int, int]] = {}
-            async for d in cursor:
+            for d in sorted(probed, key=lambda d: str(d["k"])):
                 lane, seq = split_entry_id(d["k"])
-                post = d["post"][0] if d["post"] else None
-                number = ((post or {}).get("feedSeqs") or {}).get(ALL)
+                number = numbers.get(d["postId"])
                 if lane in mids and lane not in first_seen and isinstance(number, int):
                     first_seen[lane] = (seq, number)
             for ln, mid in mids.items():
