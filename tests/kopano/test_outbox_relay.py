@@ -11,8 +11,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
+from prometheus_client import REGISTRY
+
 from kopano.outbox import OutboxMessage, OutboxRelay
-from kopano.outbox.base import PublishFn
+from kopano.outbox.base import Backlog, PublishFn
 
 
 class RefusingProducer:
@@ -69,6 +72,8 @@ class MemoryStore:
     def __init__(self, messages: Sequence[OutboxMessage]) -> None:
         self.unsent = list(messages)
         self.attempts: dict[object, int] = {}
+        self.oldest_age = 0.0
+        self.unreachable = False
 
     async def start(self) -> None: ...
 
@@ -87,6 +92,11 @@ class MemoryStore:
 
     async def backlog(self) -> int:
         return len(self.unsent)
+
+    async def backlog_status(self) -> Backlog:
+        if self.unreachable:
+            raise ConnectionError("database unreachable")
+        return Backlog(len(self.unsent), self.oldest_age if self.unsent else 0.0)
 
     async def wait_for_work(self, max_wait: float) -> None:
         await asyncio.sleep(max_wait)
@@ -165,3 +175,32 @@ async def test_a_topic_the_broker_cannot_describe_holds_only_its_own_events() ->
     assert sorted(int(v) for *_, v in producer.delivered) == [1, 3]
     assert [m.id for m in store.unsent] == [2]
     assert producer.single_sends == []  # no slow per-record retry for a missing topic
+
+
+async def test_oldest_unsent_age_keeps_counting_while_the_store_is_unreachable() -> None:
+    store = MemoryStore([_message(1, "m-1")])
+    store.oldest_age = 900.0
+    relay = OutboxRelay(store, RefusingProducer(), manage_producer=False, service_name="age-unit")
+
+    def exported() -> float | None:
+        return REGISTRY.get_sample_value(
+            "outbox_oldest_unsent_age_seconds", {"service": "age-unit"}
+        )
+
+    assert exported() == 0.0  # nothing looked at yet
+    await relay.refresh_backlog()
+    first = exported()
+    assert first is not None
+    assert first >= 900.0
+    store.unreachable = True
+    with pytest.raises(ConnectionError):
+        await relay.refresh_backlog()
+    # The last look stands and the age goes on growing: the row is still unsent.
+    later = exported()
+    assert later is not None
+    assert later >= first
+    store.unreachable = False
+    assert await relay.run_until_empty() == 1
+    await relay.refresh_backlog()
+    assert exported() == 0.0
+    assert REGISTRY.get_sample_value("outbox_backlog", {"service": "age-unit"}) == 0.0

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-__all__ = ["OutboxMessage", "OutboxStore", "PublishFn"]
+__all__ = ["Backlog", "OutboxMessage", "OutboxStore", "PublishFn"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,6 +18,15 @@ class OutboxMessage:
     key: bytes | None
     value: bytes
     headers: list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The unsent part of an outbox: how many rows, and how long ago the first of them (in
+    write order) was written, in seconds; 0.0 when nothing is unsent."""
+
+    unsent: int
+    oldest_age_seconds: float
 
 
 # Publishes a batch in order and says, per message, whether the broker acknowledged it.
@@ -42,6 +51,10 @@ class OutboxStore(Protocol):
     async def relay_batch(self, publish: PublishFn, limit: int) -> int: ...
 
     async def backlog(self) -> int: ...
+
+    async def backlog_status(self) -> Backlog:
+        """The unsent count and the age of the oldest unsent row, in one cheap look."""
+        ...
 
     async def wait_for_work(self, max_wait: float) -> None:
         """Return when new rows may be there (a notification) or after `max_wait` seconds."""

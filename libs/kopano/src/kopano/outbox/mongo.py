@@ -17,7 +17,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from kopano.events import CloudEvent, encode_data, header_strings
-from kopano.outbox.base import OutboxMessage, PublishFn
+from kopano.outbox.base import Backlog, OutboxMessage, PublishFn
 
 __all__ = ["MongoInbox", "MongoOutbox", "MongoOutboxStore"]
 
@@ -160,6 +160,22 @@ class MongoOutboxStore:
 
     async def backlog(self) -> int:
         return int(await self.collection.count_documents({"sent": False}))
+
+    async def backlog_status(self) -> Backlog:
+        unsent = await self.backlog()
+        if not unsent:
+            return Backlog(0, 0.0)
+        # The first unsent document in write order, read off the (sent, _id) index.
+        first = await self.collection.find_one(
+            {"sent": False}, {"created_at": 1}, sort=[("_id", ASCENDING)]
+        )
+        if first is None:  # sent between the two reads
+            return Backlog(0, 0.0)
+        created: datetime = first["created_at"]
+        if created.tzinfo is None:  # a client without tz_aware returns naive UTC
+            created = created.replace(tzinfo=UTC)
+        age = (self._clock() - created).total_seconds()
+        return Backlog(unsent, max(0.0, age))
 
     async def wait_for_work(self, max_wait: float) -> None:
         # A short poll on the (sent, _id) index: cheap, and works on any MongoDB-protocol server.

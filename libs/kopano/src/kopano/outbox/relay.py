@@ -16,13 +16,21 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from prometheus_client import Gauge
 
 from kopano.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
 from kopano.outbox.base import OutboxMessage, OutboxStore
 
-__all__ = ["OutboxRelay"]
+__all__ = ["OUTBOX_OLDEST_UNSENT_AGE", "OutboxRelay"]
 
 log = structlog.get_logger("kopano.outbox.relay")
+
+OUTBOX_OLDEST_UNSENT_AGE = Gauge(
+    "outbox_oldest_unsent_age_seconds",
+    "Seconds since the oldest outbox row not yet acknowledged by the broker was written "
+    "(0 when none is waiting).",
+    ["service"],
+)
 
 
 class OutboxRelay:
@@ -67,8 +75,27 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._backlog_gauge = OUTBOX_BACKLOG.labels(service=service_name)
+        # When the oldest unsent row was written, on this process's monotonic clock. The
+        # gauge computes the age at scrape time, so it keeps growing while the relay cannot
+        # reach its database either (no fresh look at the backlog is possible then).
+        self._oldest_unsent_since: float | None = None
+        OUTBOX_OLDEST_UNSENT_AGE.labels(service=service_name).set_function(self.oldest_unsent_age)
         self._partitioner = DefaultPartitioner()
         self.published = 0  # acknowledged messages since start (handy for scripts and tests)
+
+    def oldest_unsent_age(self) -> float:
+        """Seconds the oldest unsent row has waited, as of the last look at the backlog and
+        counted on from there; 0.0 when nothing was waiting."""
+        since = self._oldest_unsent_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
+    async def refresh_backlog(self) -> None:
+        """Look at the backlog once (count and oldest row) and update the gauges."""
+        status = await self.store.backlog_status()
+        self._backlog_gauge.set(status.unsent)
+        self._oldest_unsent_since = (
+            time.monotonic() - status.oldest_age_seconds if status.unsent else None
+        )
 
     @property
     def running(self) -> bool:
@@ -110,7 +137,7 @@ class OutboxRelay:
                 failures = 0
                 now = time.monotonic()
                 if now >= next_backlog:  # a count on the partial index, every few seconds
-                    self._backlog_gauge.set(await self.store.backlog())
+                    await self.refresh_backlog()
                     next_backlog = now + self.backlog_interval
                 if self.retention_seconds is not None and now >= next_purge:
                     await self.store.purge_sent(self.retention_seconds)

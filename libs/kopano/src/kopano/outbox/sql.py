@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     Index,
     Integer,
     LargeBinary,
@@ -41,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.sql.schema import Identity
 
 from kopano.events import CloudEvent, encode_data, header_strings
-from kopano.outbox.base import OutboxMessage, PublishFn
+from kopano.outbox.base import Backlog, OutboxMessage, PublishFn
 
 __all__ = [
     "SqlInbox",
@@ -227,6 +228,25 @@ class SqlOutboxStore:
             .values(sent_at=func.now(), attempts=t.c.attempts + 1)
         )
         self._mark_failed = update(t).where(t.c.id == any_(ids)).values(attempts=t.c.attempts + 1)
+        # The first unsent row in write order: one probe of the partial index, however long
+        # the backlog. Its created_at is its transaction's start, so a row a slower
+        # transaction wrote just after it may be a few moments older; never by much.
+        oldest = (
+            select(t.c.created_at)
+            .where(t.c.sent_at.is_(None))
+            .order_by(t.c.id)
+            .limit(1)
+            .scalar_subquery()
+        )
+        self._backlog_status = (
+            select(
+                func.count(),
+                # The database's clock on both sides: no skew between pods and server.
+                cast(func.extract("epoch", func.now() - oldest), Float),
+            )
+            .select_from(t)
+            .where(t.c.sent_at.is_(None))
+        )
 
     async def start(self) -> None:
         if not self._listen or self._listen_conn is not None:
@@ -298,6 +318,13 @@ class SqlOutboxStore:
                 select(func.count()).select_from(t).where(t.c.sent_at.is_(None))
             )
         return int(count or 0)
+
+    async def backlog_status(self) -> Backlog:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(self._backlog_status)).one()
+        unsent = int(row[0] or 0)
+        age = max(0.0, float(row[1])) if unsent and row[1] is not None else 0.0
+        return Backlog(unsent, age)
 
     async def purge_sent(self, older_than_seconds: float) -> int:
         """Delete rows sent more than `older_than_seconds` ago (they are only history)."""
