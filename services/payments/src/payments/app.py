@@ -20,6 +20,7 @@ from kopano.web import RequestContext, create_service_app, database_check, kafka
 from payments.adapters import tables as t
 from payments.consumers import create_consumer
 from payments.context import PaymentsContext
+from payments.metrics import TransferMetrics, count_webhook
 from payments.partners.base import HttpPartners
 from payments.partners.signing import DELIVERY_HEADER, SIGNATURE_HEADER
 from payments.schema import build_schema
@@ -45,6 +46,7 @@ class PaymentsRuntime:
     services: Services
     partners: HttpPartners
     dispatcher: Dispatcher
+    transfer_metrics: TransferMetrics
     relay: OutboxRelay | None = None
     consumer: IdempotentConsumer | None = None
 
@@ -82,7 +84,9 @@ def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
         webhooks=WebhookService(config, settings.webhook_key(), settings.webhook_tolerance_seconds),
         admin=AdminService(config),
     )
-    return PaymentsRuntime(settings, engine, services, partners, dispatcher)
+    return PaymentsRuntime(
+        settings, engine, services, partners, dispatcher, TransferMetrics(engine)
+    )
 
 
 def create_app(
@@ -99,6 +103,7 @@ def create_app(
     async def webhook(request: Request) -> Response:
         body = await request.body()
         if len(body) > MAX_WEBHOOK_BYTES:
+            count_webhook(request.path_params["partner"], "too_large")
             return JSONResponse({"status": "rejected", "detail": "too large"}, status_code=413)
         partner = request.path_params["partner"]
         result = await runtime.services.webhooks.receive(
@@ -107,6 +112,7 @@ def create_app(
             request.headers.get(SIGNATURE_HEADER),
             request.headers.get(DELIVERY_HEADER),
         )
+        count_webhook(partner, result.status.value)
         _log.info(
             "webhook.received",
             partner=partner,
@@ -120,6 +126,7 @@ def create_app(
         )
 
     async def start() -> None:
+        runtime.transfer_metrics.start()
         if settings.dispatcher_enabled:
             runtime.dispatcher.start()
         if settings.relay_enabled:
@@ -138,6 +145,7 @@ def create_app(
             await runtime.consumer.stop()
             runtime.consumer = None
         await runtime.dispatcher.stop()
+        await runtime.transfer_metrics.stop()
         if runtime.relay is not None:
             await runtime.relay.stop()
             runtime.relay = None

@@ -63,6 +63,10 @@ recipients = sa.Table(
     sa.Index("ix_recipients_member", "member_id", "created_at"),
 )
 
+# States a transfer leaves by itself, through a partner or the dispatcher.
+OPEN_STATES = ("CREATED", "AWAITING_FUNDS", "FUNDED", "PAYOUT_PENDING")
+OPEN_STATES_SQL = "state IN ('CREATED', 'AWAITING_FUNDS', 'FUNDED', 'PAYOUT_PENDING')"
+
 transfers = sa.Table(
     "transfers",
     metadata,
@@ -106,6 +110,14 @@ transfers = sa.Table(
         "ix_transfers_dispatch",
         "dispatch_after",
         postgresql_where=sa.text("dispatch_after IS NOT NULL"),
+    ),
+    # The transfer metrics count the unfinished transfers per state and find the longest
+    # waiting (updated_at = when it entered its state) from this small index alone.
+    sa.Index(
+        "ix_transfers_open_state",
+        "state",
+        "updated_at",
+        postgresql_where=sa.text(OPEN_STATES_SQL),
     ),
 )
 
