@@ -180,13 +180,39 @@ class GatewayApp:
             try:
                 if self.tracer is not None:
                     with self.tracer.start_as_current_span("graphql request"):
-                        await self.graphql_post(scope, receive, send)
+                        status = await self.graphql_post(scope, receive, send)
                 else:
-                    await self.graphql_post(scope, receive, send)
+                    status = await self.graphql_post(scope, receive, send)
+            except Exception:
+                telemetry.count_response("/graphql", 500)  # uvicorn answers 500
+                raise
             finally:
                 self.in_flight -= 1
+            telemetry.count_response("/graphql", status)  # POST / is /graphql too
             return
-        await self.starlette(scope, receive, send)
+        if scope["type"] != "http":
+            await self.starlette(scope, receive, send)
+            return
+        await self._counted(scope, receive, send)
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Starlette's routes with their answers counted (500 when a handler raised:
+        Starlette's error middleware answers 500 and re-raises)."""
+        status: int | None = None
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.starlette(scope, receive, counting_send)
+        except Exception:
+            telemetry.count_response(scope["path"], 500)
+            raise
+        # No response started: uvicorn answers 500 itself.
+        telemetry.count_response(scope["path"], 500 if status is None else status)
 
     async def _read_body(self, receive: Receive) -> bytes | None:
         """The body, or None when it is over `max_body_bytes` (reading stops there)."""
@@ -206,7 +232,8 @@ class GatewayApp:
                 break
         return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    async def graphql_post(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def graphql_post(self, scope: Scope, receive: Receive, send: Send) -> int:
+        """Serve one POST; returns the status it answered."""
         t0 = time.perf_counter()
         auth = b""
         explain = False
@@ -287,6 +314,7 @@ class GatewayApp:
             )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": out})
+        return status
 
     async def _one(
         self,

@@ -37,6 +37,25 @@ CIRCUIT_STATE = Gauge(
     "gateway_circuit_state", "circuit breaker state (0 closed, 1 open, 2 half-open)", ["subgraph"]
 )
 SUPERGRAPH_RELOADS = Counter("gateway_supergraph_reloads_total", "hot reloads", ["result"])
+HTTP_RESPONSES = Counter(
+    "gateway_http_responses_total",
+    "HTTP responses by route and status code; an exception no handler caught counts as 500",
+    ["route", "status"],
+)
+
+# The paths the gateway serves; anything else is one label (clients choose paths).
+_ROUTES = {p: p for p in ("/graphql", "/healthz", "/readyz", "/metrics")}
+_responses: dict[tuple[str, int], Any] = {}
+
+
+def count_response(path: str, status: int) -> None:
+    """Count one HTTP response (a child per route and status, created once)."""
+    key = (_ROUTES.get(path, "other"), status)
+    child = _responses.get(key)
+    if child is None:
+        child = _responses[key] = HTTP_RESPONSES.labels(key[0], str(status))
+    child.inc()
+
 
 # Operation names are client-chosen: bound the label set.
 MAX_OPERATION_LABELS = 500
