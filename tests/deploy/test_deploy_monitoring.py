@@ -324,10 +324,16 @@ def test_the_registry_dump_sees_the_code_metrics(registry: Registry) -> None:
     assert members["http_requests_total"] >= {"method", "route", "status"}
     assert members["http_request_duration_seconds_bucket"] >= {"method", "route", "le"}
     assert members["outbox_backlog"] >= {"service"}
+    assert members["outbox_oldest_unsent_age_seconds"] >= {"service"}
     assert "process_resident_memory_bytes" in members
+    payments = registry.series("payments")
+    assert payments["payments_transfers_oldest_age_seconds"] >= {"state"}
+    assert payments["payments_webhook_deliveries_total"] >= {"partner", "outcome"}
+    assert "payments_transfers_open" not in members
     gateway = registry.series("gateway")
     assert gateway["gateway_circuit_state"] >= {"subgraph"}
     assert gateway["gateway_operation_requests_total"] >= {"operation", "status"}
+    assert gateway["gateway_http_responses_total"] >= {"route", "status"}
     assert "http_requests_total" not in gateway
     assert "gateway_requests_total" not in members
 
@@ -645,8 +651,14 @@ def test_the_rules_cover_the_platform_failures() -> None:
         "KopanoSubgraphCircuitOpen",
         "KopanoLimitRejectionsSurging",
         "KopanoOutboxStalled",
+        "KopanoOutboxEventsLate",
         "KopanoOutboxBacklogGrowing",
         "KopanoConsumerDeadLetters",
+        "KopanoGatewayNotReady",
+        "KopanoGatewayServerErrors",
+        "KopanoPayoutsPendingTooLong",
+        "KopanoFundsAwaitedTooLong",
+        "KopanoWebhooksUnauthenticSurging",
     } <= alerts
 
 
