@@ -236,6 +236,10 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
         await _wait_until(
             lambda: consumer.processed == 2 and consumer.dead_lettered == 3, "all five records"
         )
+        lag_labels = {"group": group, "topic": unique_topic, "partition": "0"}
+        await _wait_until(
+            lambda: REGISTRY.get_sample_value("consumer_lag", lag_labels) == 0, "lag caught up"
+        )
     finally:
         await consumer.stop()
 
@@ -263,10 +267,11 @@ async def test_poison_message_goes_to_the_dlq_and_the_partition_moves_on(
     labels = {"group": group, "topic": unique_topic}
     assert REGISTRY.get_sample_value("consumer_processed_total", labels) == 2
     assert REGISTRY.get_sample_value("consumer_dead_lettered_total", labels) == 3
+    # Stopped, it has left the group: its partitions are no longer its to report.
     lag = REGISTRY.get_sample_value(
         "consumer_lag", {"group": group, "topic": unique_topic, "partition": "0"}
     )
-    assert lag == 0
+    assert lag is None
 
 
 async def test_infrastructure_failures_wait_instead_of_dead_lettering(
@@ -407,3 +412,42 @@ async def test_dead_letter_topics_are_created_at_start(
         assert f"{topic}.dlq" in await admin.list_topics()
     finally:
         await admin.close()
+
+
+class _Assignment:
+    """Stands in for the Kafka client in a pure unit test of the lag bookkeeping."""
+
+    def __init__(self, partitions: set[TopicPartition]) -> None:
+        self.partitions = partitions
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.partitions
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return 10
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 4
+
+
+async def test_lag_of_a_partition_moved_elsewhere_is_no_longer_reported() -> None:
+    group, topic = "lag-bookkeeping", "lag.topic"
+    first, second = TopicPartition(topic, 0), TopicPartition(topic, 1)
+    client = _Assignment({first, second})
+    consumer = IdempotentConsumer(
+        topics=[topic],
+        group_id=group,
+        handler=lambda event, tx: asyncio.sleep(0),
+        inbox=SqlInbox.__new__(SqlInbox),  # never reached: no records are consumed
+        consumer=client,
+    )
+
+    def lag(partition: int) -> float | None:
+        labels = {"group": group, "topic": topic, "partition": str(partition)}
+        return REGISTRY.get_sample_value("consumer_lag", labels)
+
+    await consumer._update_lag()
+    assert (lag(0), lag(1)) == (6, 6)
+    client.partitions = {first}  # a rebalance gave partition 1 to another member
+    await consumer._update_lag()
+    assert (lag(0), lag(1)) == (6, None)

@@ -184,6 +184,9 @@ class IdempotentConsumer:
         self._make_producer = make_producer
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
+        # Partitions this consumer has published a lag for: a partition moved to another
+        # member must stop showing this member's last value.
+        self._lag_reported: set[TopicPartition] = set()
         self.processed = 0
         self.duplicates = 0
         self.dead_lettered = 0
@@ -233,6 +236,8 @@ class IdempotentConsumer:
                     await task
         await self.consumer.stop()
         await self.producer.stop()
+        # Once it has left the group its partitions are someone else's to report.
+        self._forget_lag(set(self._lag_reported))
 
     async def run(self) -> None:
         while not self._stopping.is_set():
@@ -389,7 +394,9 @@ class IdempotentConsumer:
         )
 
     async def _update_lag(self) -> None:
-        for tp in self.consumer.assignment():
+        assigned = set(self.consumer.assignment())
+        self._forget_lag(self._lag_reported - assigned)
+        for tp in assigned:
             highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
@@ -397,6 +404,13 @@ class IdempotentConsumer:
             CONSUMER_LAG.labels(
                 group=self.group_id, topic=tp.topic, partition=str(tp.partition)
             ).set(max(0, highwater - position))
+            self._lag_reported.add(tp)
+
+    def _forget_lag(self, partitions: set[TopicPartition]) -> None:
+        for tp in partitions:
+            with contextlib.suppress(KeyError):
+                CONSUMER_LAG.remove(self.group_id, tp.topic, str(tp.partition))
+            self._lag_reported.discard(tp)
 
     async def _sleep(self, seconds: float) -> bool:
         """Sleep unless stopping; True if `stop()` interrupted it."""
