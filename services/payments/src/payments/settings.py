@@ -41,6 +41,9 @@ class PaymentsSettings(BaseServiceSettings, PostgresSettingsMixin):
     dispatcher_batch_size: int = Field(default=64, ge=1)
     dispatcher_poll_seconds: float = Field(default=0.5, gt=0)
 
+    # How often each pod re-reads the unfinished-transfer gauges (one grouped query).
+    transfer_metrics_seconds: float = Field(default=15.0, gt=0)
+
     def webhook_key(self) -> bytes:
         if self.webhook_secret is not None:
             return self.webhook_secret.get_secret_value().encode()
