@@ -420,7 +420,7 @@ class ContentService:
             if split_entry_id(below)[0] != lane:
                 raise InvalidInput("This cursor belongs to another feed.", field="after")
         # Read enough numbers at once to expect a full page (fewer round trips).
-        margin = 1.25 if share < 1 else 1.0
+        margin = 1.5 if share < 1 else 1.0
         span = math.ceil((first + 1) / max(share, 0.01) * margin) + 4
         others = [other for other in lanes if other != lane]
         budget = MAX_SCAN_SIGNED if others else MAX_SCAN

@@ -22,6 +22,7 @@ range before applying a limit.
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -353,6 +354,9 @@ class FeedLanes:
             below = entry_id(lane, lower)
             if read >= budget:
                 return Walk(found, exhausted=False, resume=below)
-            span = min(span * 2, max(budget - read, want))
+            # Size the next range from the share accepted so far (with a margin), or double it.
+            missing = want - len(found)
+            guess = math.ceil(missing * read / len(found) * 1.5) + 4 if found else span * 2
+            span = min(guess, max(budget - read, want))
             upper = lower - 1
             lower = max(1, upper - span + 1)
