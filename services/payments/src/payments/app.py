@@ -85,7 +85,12 @@ def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
         admin=AdminService(config),
     )
     return PaymentsRuntime(
-        settings, engine, services, partners, dispatcher, TransferMetrics(engine, settings.transfer_metrics_seconds)
+        settings,
+        engine,
+        services,
+        partners,
+        dispatcher,
+        TransferMetrics(engine, settings.transfer_metrics_seconds),
     )
 
 
