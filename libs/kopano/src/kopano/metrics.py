@@ -15,6 +15,7 @@ __all__ = [
     "CONSUMER_LAG",
     "CONSUMER_PROCESSED",
     "OUTBOX_BACKLOG",
+    "OUTBOX_OLDEST_UNSENT_AGE",
     "OUTBOX_PUBLISHED",
     "OUTBOX_PUBLISH_FAILURES",
 ]
@@ -22,6 +23,12 @@ __all__ = [
 OUTBOX_BACKLOG = Gauge(
     "outbox_backlog",
     "Outbox rows written but not yet acknowledged by the broker.",
+    ["service"],
+)
+OUTBOX_OLDEST_UNSENT_AGE = Gauge(
+    "outbox_oldest_unsent_age_seconds",
+    "Seconds since the oldest outbox row not yet acknowledged by the broker was written "
+    "(0 when none is waiting).",
     ["service"],
 )
 OUTBOX_PUBLISHED = Counter(

@@ -16,21 +16,18 @@ from typing import Any
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
-from prometheus_client import Gauge
 
-from kopano.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISH_FAILURES, OUTBOX_PUBLISHED
+from kopano.metrics import (
+    OUTBOX_BACKLOG,
+    OUTBOX_OLDEST_UNSENT_AGE,
+    OUTBOX_PUBLISH_FAILURES,
+    OUTBOX_PUBLISHED,
+)
 from kopano.outbox.base import OutboxMessage, OutboxStore
 
-__all__ = ["OUTBOX_OLDEST_UNSENT_AGE", "OutboxRelay"]
+__all__ = ["OutboxRelay"]
 
 log = structlog.get_logger("kopano.outbox.relay")
-
-OUTBOX_OLDEST_UNSENT_AGE = Gauge(
-    "outbox_oldest_unsent_age_seconds",
-    "Seconds since the oldest outbox row not yet acknowledged by the broker was written "
-    "(0 when none is waiting).",
-    ["service"],
-)
 
 
 class OutboxRelay:
