@@ -84,6 +84,7 @@ async def test_my_data_returns_everything_about_the_caller(client: httpx.AsyncCl
     await gql(client, UPDATE, {"input": {"city": "Leeds", "skills": ["Welding"]}}, token=token)
     body = await gql(client, MY_DATA, token=token)
     data = body["data"]["myData"]
+    assert (data["service"], data["memberId"]) == ("members", member["id"])
     assert data["account"]["email"] == member["email"]
     assert data["account"]["fullName"] == "Lerato Mokhele"
     assert data["account"]["phone"] == "+27825550101"

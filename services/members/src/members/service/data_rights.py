@@ -34,7 +34,11 @@ class DataRightsService:
             blocked = await uow.connections.blocked_by(me.id)
             audit = await uow.audit.page(limit=1000, target_type="member", target_id=str(me.id))
         p = me.profile
+        # The same head as the other services' exports (myContentData, myPaymentsData, …),
+        # so a client can merge the parts of one person's copy.
         return {
+            "service": "members",
+            "memberId": str(me.id),
             "exportedAt": self.config.clock().isoformat(),
             "account": {
                 "id": str(me.id),
