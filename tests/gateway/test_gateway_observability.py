@@ -44,6 +44,39 @@ async def test_spans_and_traceparent(subgraphs: Subgraphs, calls: Calls) -> None
         assert parent in fetch_ids
 
 
+async def test_a_callers_trace_is_continued(subgraphs: Subgraphs, calls: Calls) -> None:
+    """An ingress or traced client sends `traceparent`: the gateway's spans and the
+    subgraphs' traceparent belong to that trace, under the caller's span."""
+    exporter = InMemorySpanExporter()
+    tracer = setup_tracing("off", exporter=exporter)
+    running = await start_gateway(
+        subgraphs, authz="off", tracer=tracer, app_options={"tracer": tracer}
+    )
+    caller_trace, caller_span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+    try:
+        r = await running.post(
+            {"query": "{ users { id } }"},
+            headers={"traceparent": f"00-{caller_trace}-{caller_span}-01"},
+        )
+        assert "errors" not in r.json()
+        malformed = await running.post(
+            {"query": "{ users { id } }"}, headers={"traceparent": "00-nonsense"}
+        )
+        assert "errors" not in malformed.json()
+    finally:
+        await running.stop()
+    roots = [s for s in exporter.get_finished_spans() if s.name == "graphql request"]
+    assert len(roots) == 2
+    continued, fresh = roots
+    assert f"{continued.context.trace_id:032x}" == caller_trace
+    assert continued.parent is not None
+    assert f"{continued.parent.span_id:016x}" == caller_span
+    assert calls.seen["accounts"][0]["traceparent"].split("-")[1] == caller_trace
+    # A malformed header starts a new trace rather than failing the request.
+    assert fresh.parent is None
+    assert f"{fresh.context.trace_id:032x}" != caller_trace
+
+
 async def test_no_traceparent_when_tracing_is_off(subgraphs: Subgraphs, calls: Calls) -> None:
     running = await start_gateway(subgraphs)
     try:

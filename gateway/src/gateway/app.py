@@ -179,7 +179,8 @@ class GatewayApp:
             self.in_flight += 1
             try:
                 if self.tracer is not None:
-                    with self.tracer.start_as_current_span("graphql request"):
+                    parent = telemetry.incoming_context(scope["headers"])
+                    with self.tracer.start_as_current_span("graphql request", context=parent):
                         status = await self.graphql_post(scope, receive, send)
                 else:
                     status = await self.graphql_post(scope, receive, send)

@@ -137,6 +137,21 @@ def shutdown_tracing() -> None:
         _providers.pop().shutdown()
 
 
+def incoming_context(headers: Any) -> Any:
+    """The caller's W3C trace context (`traceparent`, `tracestate` from the ingress or a
+    traced client), so the request's spans join the caller's trace; None when it sent none
+    or a malformed one (a new trace starts)."""
+    carrier: dict[str, str] = {}
+    for name, value in headers:
+        if name in (b"traceparent", b"tracestate"):
+            carrier[name.decode()] = value.decode("latin-1")
+    if "traceparent" not in carrier:
+        return None
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return TraceContextTextMapPropagator().extract(carrier)
+
+
 def traceparent_header() -> bytes:
     """`traceparent: ...\\r\\n` for the current span (W3C Trace Context), or b""."""
     from opentelemetry import trace
