@@ -14,7 +14,7 @@ import pycountry
 
 from kopano.errors import BadUserInput, Conflict, Forbidden, NotFound
 from opportunities import events as ev
-from opportunities.adapters.repository import OpportunityFilter, SavedSearch
+from opportunities.adapters.repository import OpportunityFilter, SavedSearch, StoredProfile
 from opportunities.domain import model as m
 from opportunities.unit_of_work import UnitOfWork
 
@@ -503,6 +503,100 @@ class OpportunityService:
     async def saved_searches(self, member_id: uuid.UUID) -> list[SavedSearch]:
         async with self.uow(read_only=True) as uow:
             return await uow.saved_searches.for_member(member_id)
+
+    # ------------------------------------------------------------------ data rights
+
+    async def my_data(self, member_id: uuid.UUID) -> dict[str, Any]:
+        """Everything this service holds about the caller, as one JSON document.
+
+        Reviews are the officials' decisions on an application: its status and history, which
+        the applicant already sees; the service keeps no reviewer notes nor who decided.
+        """
+        now = self.config.clock()
+        async with self.uow(read_only=True) as uow:
+            applications = await uow.applications.of_applicant(member_id)
+            applied_to = await uow.opportunities.get_many([a.opportunity_id for a in applications])
+            searches = await uow.saved_searches.for_member(member_id)
+            posted = await uow.opportunities.created_by(member_id)
+            profile = await uow.projections.stored_profile(member_id)
+            roles = await uow.projections.roles_of(member_id)
+            erased_at = await uow.projections.erased_at(member_id)
+        return {
+            "service": "opportunities",
+            "memberId": str(member_id),
+            "generatedAt": _utc(now),
+            "applications": [
+                _application_record(a, applied_to[a.opportunity_id].details.kind)
+                for a in applications
+            ],
+            "savedSearches": [_saved_search_record(s) for s in searches],
+            "postedOpportunities": [_posted_record(o) for o in posted],
+            "memberProfile": [] if profile is None else [_profile_record(profile)],
+            "organisationRoles": [
+                {"organisationId": str(org), "role": role} for org, role in roles
+            ],
+            # The id-only tombstone that keeps late member events from bringing a profile back.
+            "erasures": [] if erased_at is None else [{"erasedAt": _utc(erased_at)}],
+        }
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
+
+
+def _application_record(app: m.Application, kind: m.OpportunityKind) -> dict[str, Any]:
+    return {
+        "id": str(app.id),
+        "opportunityId": str(app.opportunity_id),
+        "opportunityKind": kind.name,
+        "kind": "APPLICATION" if kind in m.APPLICATION_KINDS else "EXPRESSION_OF_INTEREST",
+        # Empty once the applicant's account was erased.
+        "message": app.message,
+        "links": list(app.links),
+        "status": app.status.name,
+        "history": [{"status": status.name, "at": _utc(at)} for status, at in app.history],
+        "submittedAt": _utc(app.submitted_at),
+    }
+
+
+def _saved_search_record(search: SavedSearch) -> dict[str, Any]:
+    c = search.criteria
+    return {
+        "id": str(search.id),
+        "name": search.name,
+        "kinds": sorted(k.name for k in c.kinds),
+        "sector": c.sector,
+        "country": c.country,
+        "remote": c.remote,
+        "skills": sorted(c.skills),
+        "createdAt": _utc(search.created_at),
+    }
+
+
+def _posted_record(opp: m.Opportunity) -> dict[str, Any]:
+    return {
+        "id": str(opp.id),
+        "organisationId": str(opp.details.organisation_id),
+        "kind": opp.details.kind.name,
+        "title": opp.details.title,
+        "status": opp.status.name,
+        "createdAt": _utc(opp.created_at),
+        "publishedAt": None if opp.published_at is None else _utc(opp.published_at),
+        "closedAt": None if opp.closed_at is None else _utc(opp.closed_at),
+    }
+
+
+def _profile_record(stored: StoredProfile) -> dict[str, Any]:
+    p = stored.profile
+    return {
+        "skills": sorted(p.skills),
+        "sector": p.sector,
+        "country": p.country,
+        "languages": list(stored.languages),
+        "willingToMentor": p.mentor,
+        "willingToInvest": p.investor,
+        "asOf": _utc(stored.as_of),
+    }
 
 
 def _typed_after(

@@ -210,6 +210,17 @@ class OpportunityRepository:
         )
         return {row.id: opportunity_from_row(row) for row in rows}
 
+    async def created_by(self, member_id: uuid.UUID) -> list[Opportunity]:
+        """Postings a member created as an official, any status, newest first (data export:
+        rare, so no index of its own)."""
+        o = t.opportunities.c
+        rows = await self.conn.execute(
+            sa.select(t.opportunities)
+            .where(o.created_by == member_id)
+            .order_by(o.created_at.desc(), o.id.desc())
+        )
+        return [opportunity_from_row(row) for row in rows]
+
     def _visibility(self, flt: OpportunityFilter) -> sa.ColumnElement[bool]:
         o = t.opportunities.c
         if flt.open_only:
@@ -478,6 +489,16 @@ class ApplicationRepository:
         )
         return [application_from_row(row) for row in rows]
 
+    async def of_applicant(self, applicant_id: uuid.UUID) -> list[Application]:
+        """Every application of a member, newest first."""
+        a = t.applications.c
+        rows = await self.conn.execute(
+            sa.select(t.applications)
+            .where(a.applicant_id == applicant_id)
+            .order_by(a.submitted_at.desc(), a.id.desc())
+        )
+        return [application_from_row(row) for row in rows]
+
     async def of_member_for(
         self, applicant_id: uuid.UUID, opportunity_ids: Sequence[uuid.UUID]
     ) -> dict[uuid.UUID, Application]:
@@ -600,6 +621,15 @@ class SavedSearchRepository:
         return [search for search in found if search.criteria.matches(details)]
 
 
+@dataclass(frozen=True, slots=True)
+class StoredProfile:
+    """A member projection row as held, with what matching does not use."""
+
+    profile: MemberProfile
+    languages: tuple[str, ...]
+    as_of: datetime
+
+
 class ProjectionRepository:
     """The member and organisation projections fed by the members service's events."""
 
@@ -615,6 +645,16 @@ class ProjectionRepository:
             )
         )
         return frozenset(rows.scalars())
+
+    async def roles_of(self, member_id: uuid.UUID) -> list[tuple[uuid.UUID, str]]:
+        """(organisation, role) for every organisation the member is an official of."""
+        oo = t.organisation_officials.c
+        rows = await self.conn.execute(
+            sa.select(oo.organisation_id, oo.role)
+            .where(oo.member_id == member_id)
+            .order_by(oo.organisation_id)
+        )
+        return [(row.organisation_id, row.role) for row in rows]
 
     async def verified(self, organisation_ids: Iterable[uuid.UUID]) -> frozenset[uuid.UUID]:
         ids = list(set(organisation_ids))
@@ -693,7 +733,13 @@ class ProjectionRepository:
         )
         return row.first() is not None
 
-    async def profile(self, member_id: uuid.UUID) -> MemberProfile | None:
+    async def erased_at(self, member_id: uuid.UUID) -> datetime | None:
+        e = t.erased_members.c
+        return (
+            await self.conn.execute(sa.select(e.erased_at).where(e.member_id == member_id))
+        ).scalar_one_or_none()
+
+    async def stored_profile(self, member_id: uuid.UUID) -> StoredProfile | None:
         row = (
             await self.conn.execute(
                 sa.select(t.member_profiles).where(t.member_profiles.c.member_id == member_id)
@@ -701,7 +747,7 @@ class ProjectionRepository:
         ).first()
         if row is None:
             return None
-        return MemberProfile(
+        profile = MemberProfile(
             member_id=row.member_id,
             skills=frozenset(row.skills),
             sector=row.sector,
@@ -709,6 +755,11 @@ class ProjectionRepository:
             mentor=row.mentor,
             investor=row.investor,
         )
+        return StoredProfile(profile, tuple(row.languages), row.as_of)
+
+    async def profile(self, member_id: uuid.UUID) -> MemberProfile | None:
+        stored = await self.stored_profile(member_id)
+        return None if stored is None else stored.profile
 
     async def upsert_profile(
         self, profile: MemberProfile, languages: Sequence[str], as_of: datetime

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from kopano.errors import NotFound
 from kopano.graphql import decode_cursor, page_size
@@ -95,6 +96,11 @@ class Query:
     async def my_saved_searches(self, info: Ctx) -> list[SavedSearchType]:
         viewer = info.context.member_id()
         return [SavedSearchType.of(s) for s in await info.context.service.saved_searches(viewer)]
+
+    @signed_in("Everything the opportunities service holds about you, as one JSON document.")
+    async def my_opportunities_data(self, info: Ctx) -> JSON:
+        data = await info.context.service.my_data(info.context.member_id())
+        return cast(JSON, data)
 
 
 @strawberry.type
