@@ -27,6 +27,7 @@ from payments.schema import build_schema
 from payments.service import Services
 from payments.service.admin import AdminService
 from payments.service.common import ServiceConfig
+from payments.service.data_rights import DataRightsService
 from payments.service.dispatcher import Dispatcher
 from payments.service.remittances import RemittanceService
 from payments.service.webhooks import WebhookService
@@ -83,6 +84,7 @@ def build_runtime(settings: PaymentsSettings) -> PaymentsRuntime:
         remittances=RemittanceService(config),
         webhooks=WebhookService(config, settings.webhook_key(), settings.webhook_tolerance_seconds),
         admin=AdminService(config),
+        data_rights=DataRightsService(config),
     )
     return PaymentsRuntime(
         settings,

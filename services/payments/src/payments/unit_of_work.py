@@ -30,6 +30,10 @@ class UnitOfWork:
     ``autocommit=True`` is for use cases that run a single statement or only read: no BEGIN
     and COMMIT round trips (one statement is atomic on its own). Such a unit cannot publish
     events, since those must commit together with a state change.
+
+    ``snapshot=True`` is for reads that must agree with each other (several statements over
+    related tables): one REPEATABLE READ, READ ONLY transaction, so every statement sees the
+    same snapshot and nothing can be written. It cannot publish events either.
     """
 
     conn: AsyncConnection
@@ -41,15 +45,25 @@ class UnitOfWork:
     members: MemberRepository
     webhooks: WebhookRepository
 
-    def __init__(self, engine: AsyncEngine, *, autocommit: bool = False) -> None:
+    def __init__(
+        self, engine: AsyncEngine, *, autocommit: bool = False, snapshot: bool = False
+    ) -> None:
+        if autocommit and snapshot:
+            raise ValueError("a unit of work is either autocommit or a snapshot, not both")
         self._engine = engine
         self._autocommit = autocommit
+        self._snapshot = snapshot
         self._events: list[tuple[CloudEvent, str]] = []
 
     async def __aenter__(self) -> Self:
         self.conn = await self._engine.connect()
         if self._autocommit:
             self.conn = await self.conn.execution_options(isolation_level="AUTOCOMMIT")
+        elif self._snapshot:
+            self.conn = await self.conn.execution_options(
+                isolation_level="REPEATABLE READ", postgresql_readonly=True
+            )
+            await self.conn.begin()
         else:
             await self.conn.begin()
         self._events = []
@@ -76,8 +90,8 @@ class UnitOfWork:
 
     def publish(self, event: CloudEvent, topic: str) -> None:
         """Queue an event; it is written to the outbox in this transaction at commit."""
-        if self._autocommit:
-            raise RuntimeError("an autocommit unit of work cannot publish events")
+        if self._autocommit or self._snapshot:
+            raise RuntimeError("a read-only unit of work cannot publish events")
         self._events.append((event, topic))
 
     async def commit(self) -> None:
@@ -97,5 +111,5 @@ class UnitOfWorkFactory:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
-    def __call__(self, *, autocommit: bool = False) -> UnitOfWork:
-        return UnitOfWork(self.engine, autocommit=autocommit)
+    def __call__(self, *, autocommit: bool = False, snapshot: bool = False) -> UnitOfWork:
+        return UnitOfWork(self.engine, autocommit=autocommit, snapshot=snapshot)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -81,6 +82,15 @@ class QuoteRepository:
             else None
         )
         return (_quote(quote), quote["member_id"]), recipient, sender
+
+    async def for_member(self, member_id: uuid.UUID) -> list[Quote]:
+        """Every quote the member asked for while signed in, oldest first."""
+        rows = await self.conn.execute(
+            sa.select(t.quotes)
+            .where(t.quotes.c.member_id == member_id)
+            .order_by(t.quotes.c.created_at, t.quotes.c.id)
+        )
+        return [_quote(row._mapping) for row in rows]
 
 
 def _quote(m: Any) -> Quote:
@@ -195,6 +205,15 @@ class RecipientRepository:
             .order_by(t.recipients.c.created_at, t.recipients.c.id)
         )
         return [_recipient(row._mapping) for row in rows]
+
+    async def all_for_member(self, member_id: uuid.UUID) -> list[tuple[Recipient, datetime | None]]:
+        """Every recipient the member saved, removed ones included, with when each was removed."""
+        rows = await self.conn.execute(
+            sa.select(t.recipients)
+            .where(t.recipients.c.member_id == member_id)
+            .order_by(t.recipients.c.created_at, t.recipients.c.id)
+        )
+        return [(_recipient(row._mapping), row.removed_at) for row in rows]
 
 
 def _transfer(m: Any) -> Transfer:
@@ -364,6 +383,31 @@ class TransferRepository:
             for r in rows
         ]
 
+    async def all_for_member(self, member_id: uuid.UUID) -> list[TransferRecord]:
+        """Every transfer the member sent, oldest first."""
+        rows = await self.conn.execute(
+            sa.select(t.transfers)
+            .where(t.transfers.c.member_id == member_id)
+            .order_by(t.transfers.c.created_at, t.transfers.c.id)
+        )
+        return [TransferRecord(row._mapping) for row in rows]
+
+    async def histories_of_member(self, member_id: uuid.UUID) -> dict[uuid.UUID, list[Transition]]:
+        """The transitions of all the member's transfers in one statement, oldest first each."""
+        tt = t.transfer_transitions
+        rows = await self.conn.execute(
+            sa.select(tt)
+            .join(t.transfers, t.transfers.c.id == tt.c.transfer_id)
+            .where(t.transfers.c.member_id == member_id)
+            .order_by(tt.c.id)
+        )
+        found: dict[uuid.UUID, list[Transition]] = defaultdict(list)
+        for r in rows:
+            found[r.transfer_id].append(
+                Transition(TransferState(r.source), TransferState(r.target), r.cause, r.at)
+            )
+        return dict(found)
+
     async def usage(self, member_id: uuid.UUID, day: datetime, month: datetime) -> Usage:
         """Payout value of the member's live transfers since `day` and since `month`."""
         tr = t.transfers
@@ -463,6 +507,23 @@ class IdempotencyRepository:
             )
         ).first()
         return (row[0], row[1]) if row else None
+
+    async def for_member(self, member_id: uuid.UUID) -> list[IdempotencyKeyRecord]:
+        """The keys the member sent remittances with, oldest first."""
+        k = t.idempotency_keys
+        rows = await self.conn.execute(
+            sa.select(k.c.key, k.c.transfer_id, k.c.created_at)
+            .where(k.c.member_id == member_id)
+            .order_by(k.c.created_at, k.c.key)
+        )
+        return [IdempotencyKeyRecord(r.key, r.transfer_id, r.created_at) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class IdempotencyKeyRecord:
+    key: str
+    transfer_id: uuid.UUID
+    created_at: datetime
 
 
 # One ledger transaction, its entries and the running balances in one statement
@@ -669,6 +730,17 @@ class MemberRepository:
         ).first()
         return VerificationTier(row[0]) if row else VerificationTier.UNVERIFIED
 
+    async def tier_set_at(self, member_id: uuid.UUID) -> tuple[VerificationTier, datetime] | None:
+        """The stored tier and when it was set; None while the member has the default."""
+        row = (
+            await self.conn.execute(
+                sa.select(t.member_limits.c.tier, t.member_limits.c.updated_at).where(
+                    t.member_limits.c.member_id == member_id
+                )
+            )
+        ).first()
+        return (VerificationTier(row.tier), row.updated_at) if row else None
+
     async def set_tier(
         self, member_id: uuid.UUID, tier: VerificationTier, at: datetime, by: str
     ) -> None:
@@ -683,6 +755,12 @@ class MemberRepository:
         )
 
     async def sender_details(self, member_id: uuid.UUID) -> SenderDetails | None:
+        found = await self.sender_details_updated_at(member_id)
+        return found[0] if found else None
+
+    async def sender_details_updated_at(
+        self, member_id: uuid.UUID
+    ) -> tuple[SenderDetails, datetime] | None:
         row = (
             await self.conn.execute(
                 sa.select(t.sender_profiles).where(t.sender_profiles.c.member_id == member_id)
@@ -690,7 +768,7 @@ class MemberRepository:
         ).first()
         if row is None:
             return None
-        return SenderDetails(row.occupation, row.address, row.country)
+        return SenderDetails(row.occupation, row.address, row.country), row.updated_at
 
     async def save_sender_details(
         self, member_id: uuid.UUID, details: SenderDetails, at: datetime

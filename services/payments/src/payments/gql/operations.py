@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import cast
 
 import strawberry
+from strawberry.scalars import JSON
 
 from kopano.errors import BadUserInput, NotFound
 from payments.gql.types import (
@@ -25,6 +27,7 @@ from payments.gql.types import (
     field,
     mutation,
     remittance,
+    signed_in,
 )
 from payments.service.common import parse_id
 from payments.service.remittances import RecipientFields
@@ -122,6 +125,11 @@ class Query:
     async def sending_limits(self, info: Ctx) -> SendingLimits:
         view = await info.context.services.remittances.limits(info.context.member_id())
         return SendingLimits.of(view)
+
+    @signed_in("Everything the payments service holds about you, as one JSON document.")
+    async def my_payments_data(self, info: Ctx) -> JSON:
+        found = await info.context.services.data_rights.my_payments_data(info.context.member_id())
+        return cast(JSON, found)
 
     @field("Administrators: what the ledger says a payout partner is owed versus what it reported.")
     async def reconciliation(

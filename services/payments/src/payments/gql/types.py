@@ -44,6 +44,14 @@ def field(description: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], strawberry.field(description=description))
 
 
+def signed_in(description: str) -> Callable[[F], F]:
+    """A field for signed-in callers only, marked ``@authenticated`` in the subgraph SDL so
+    the gateway can refuse it before planning (the resolver still checks)."""
+    return cast(
+        Callable[[F], F], strawberry.federation.field(description=description, authenticated=True)
+    )
+
+
 def mutation(description: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], strawberry.mutation(description=description))
 

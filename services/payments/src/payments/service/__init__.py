@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from payments.service.admin import AdminService
 from payments.service.common import ServiceConfig
+from payments.service.data_rights import DataRightsService
 from payments.service.remittances import RemittanceService
 from payments.service.webhooks import WebhookService
 
@@ -16,3 +17,4 @@ class Services:
     remittances: RemittanceService
     webhooks: WebhookService
     admin: AdminService
+    data_rights: DataRightsService

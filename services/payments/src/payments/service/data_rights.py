@@ -1,0 +1,160 @@
+"""Data rights (Lesotho Data Protection Act 2011): a copy of what payments holds about you.
+
+Erasure is the ``member.erased`` consumer (payments.consumers): recipients are scrubbed and the
+sender profile deleted. Transfers keep the sender fields copied onto them at send time, which
+regulators require us to retain, so those still appear in the copy after erasure: the copy
+shows what is held.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from payments.adapters.repository import IdempotencyKeyRecord, TransferRecord
+from payments.domain.compliance import SenderDetails
+from payments.domain.limits import VerificationTier
+from payments.domain.money import PAYOUT_CURRENCY, Money
+from payments.domain.quotes import Quote
+from payments.domain.recipients import PICKUP_DISTRICTS, Recipient
+from payments.domain.transfers import Transition
+from payments.service.common import ServiceConfig
+
+SERVICE = "payments"
+
+
+def _time(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat() if value is not None else None
+
+
+def _money(money: Money) -> dict[str, str]:
+    return {"amount": str(money.amount), "currency": money.currency}
+
+
+def _rate(rate: Decimal) -> str:
+    return format(rate.normalize(), "f")
+
+
+class DataRightsService:
+    def __init__(self, config: ServiceConfig) -> None:
+        self.config = config
+
+    async def my_payments_data(self, member_id: uuid.UUID) -> dict[str, Any]:
+        """Everything this service holds about the member, as one JSON document."""
+        # One read-only snapshot: transfers, their transitions and the keys that created
+        # them agree with each other even while the dispatcher moves a transfer.
+        async with self.config.uow(snapshot=True) as uow:
+            sender = await uow.members.sender_details_updated_at(member_id)
+            tier = await uow.members.tier_set_at(member_id)
+            recipients = await uow.recipients.all_for_member(member_id)
+            quotes = await uow.quotes.for_member(member_id)
+            transfers = await uow.transfers.all_for_member(member_id)
+            histories = await uow.transfers.histories_of_member(member_id)
+            keys = await uow.idempotency.for_member(member_id)
+        return {
+            "service": SERVICE,
+            "memberId": str(member_id),
+            "generatedAt": _time(self.config.clock()),
+            "senderDetails": [_sender(*sender)] if sender else [],
+            "verification": [self._verification(tier)],
+            "recipients": [_recipient(r, removed_at) for r, removed_at in recipients],
+            "quotes": [_quote(q) for q in quotes],
+            "transfers": [_transfer(r, histories.get(r.transfer.id, [])) for r in transfers],
+            "idempotencyKeys": [_key(k) for k in keys],
+        }
+
+    def _verification(self, stored: tuple[VerificationTier, datetime] | None) -> dict[str, Any]:
+        # Without a stored row the member has the default tier; setAt is then null.
+        tier, set_at = stored if stored else (VerificationTier.UNVERIFIED, None)
+        limits = self.config.limits[tier]
+        return {
+            "tier": tier.name,
+            "setAt": _time(set_at),
+            "limits": {
+                "perTransfer": _money(Money(limits.per_transfer, PAYOUT_CURRENCY)),
+                "daily": _money(Money(limits.daily, PAYOUT_CURRENCY)),
+                "monthly": _money(Money(limits.monthly, PAYOUT_CURRENCY)),
+            },
+        }
+
+
+def _sender(details: SenderDetails, updated_at: datetime) -> dict[str, Any]:
+    return {
+        "occupation": details.occupation,
+        "address": details.address,
+        "country": details.country,
+        "updatedAt": _time(updated_at),
+    }
+
+
+def _recipient(r: Recipient, removed_at: datetime | None) -> dict[str, Any]:
+    return {
+        "id": str(r.id),
+        "name": r.name,
+        "relationship": r.relationship.name,
+        "payoutMethod": r.payout_method.name,
+        "mobileNumber": r.mobile_number,
+        "bank": r.bank.name if r.bank else None,
+        "accountNumber": r.account_number,
+        "pickupDistrict": r.pickup_district,
+        "pickupDistrictName": PICKUP_DISTRICTS.get(r.pickup_district or ""),
+        "createdAt": _time(r.created_at),
+        "updatedAt": _time(r.updated_at),
+        "removedAt": _time(removed_at),
+    }
+
+
+def _quote(q: Quote) -> dict[str, Any]:
+    return {
+        "id": str(q.id),
+        "payoutMethod": q.payout_method.name,
+        "sendAmount": _money(q.send_amount),
+        "fee": _money(q.fee),
+        "totalCharged": _money(q.total_charged),
+        "receiveAmount": _money(q.receive_amount),
+        "rate": _rate(q.rate),
+        "feeFixed": _money(q.corridor.fee.fixed),
+        "feePercentage": f"{q.corridor.fee.percentage_bp / 100:.2f}",
+        "createdAt": _time(q.created_at),
+        "expiresAt": _time(q.expires_at),
+    }
+
+
+def _transfer(record: TransferRecord, history: list[Transition]) -> dict[str, Any]:
+    tr = record.transfer
+    return {
+        "id": str(tr.id),
+        "reference": tr.reference,
+        "state": tr.state.name,
+        "sendAmount": _money(tr.send_amount),
+        "fee": _money(tr.fee),
+        "totalCharged": _money(tr.total_charged),
+        "receiveAmount": _money(tr.receive_amount),
+        "rate": _rate(record.rate),
+        "purpose": tr.purpose,
+        "payoutMethod": tr.payout_method.name,
+        "payoutPartner": tr.payout_partner,
+        "payinProvider": tr.payin_provider,
+        "recipientId": str(tr.recipient_id),
+        "quoteId": str(record.quote_id),
+        # As recorded on the transfer at send time (retained for the regulator).
+        "senderDetails": {
+            "occupation": record.sender.occupation,
+            "address": record.sender.address,
+            "country": record.sender.country,
+        },
+        "createdAt": _time(tr.created_at),
+        "updatedAt": _time(record.updated_at),
+        "fundedAt": _time(record.funded_at),
+        "paidOutAt": _time(record.paid_out_at),
+        "history": [
+            {"from": h.source.name, "to": h.target.name, "cause": h.cause, "at": _time(h.at)}
+            for h in history
+        ],
+    }
+
+
+def _key(k: IdempotencyKeyRecord) -> dict[str, Any]:
+    return {"key": k.key, "transferId": str(k.transfer_id), "createdAt": _time(k.created_at)}
