@@ -57,6 +57,13 @@ async def _plans(url: str, database: str) -> dict[str, list[str]]:
         "waitlist": ("rsvps", {"eventId": "e", "response": "WAITLISTED"}, [("queueKey", 1)]),
         "a member's RSVP": ("rsvps", {"eventId": "e", "memberId": "m"}, []),
         "officials": ("org_roles", {"memberId": "m"}, []),
+        # A member's copy of their data, and erasure.
+        "a member's comments": ("comments", {"authorId": "m"}, []),
+        "a member's reactions": ("reactions", {"memberId": "m"}, []),
+        "a member's reports": ("reports", {"reporterId": "m"}, []),
+        "a member's RSVPs": ("rsvps", {"memberId": "m"}, []),
+        "events a member organises": ("gatherings", {"organiserMemberId": "m"}, []),
+        "events a member created": ("gatherings", {"createdBy": "m"}, []),
     }
     plans: dict[str, list[str]] = {}
     try:

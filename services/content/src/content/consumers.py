@@ -1,7 +1,8 @@
 """What the content service does with other services' events (consumer group `content`).
 
-- `member.erased`: the member's posts are attributed to a removed member, their comments'
-  text is scrubbed, their reactions and RSVPs are removed (counts and seats follow).
+- `member.erased`: the member's posts and gatherings are attributed to a removed member,
+  their comments' text is scrubbed, their reactions, RSVPs, organisation roles and
+  suspension record are removed (counts and seats follow).
 - `member.suspended`: their posts waiting for moderation go back to drafts, and the
   member is recorded as suspended (`suspensions`): every write of theirs is refused
   (FORBIDDEN, `reason: MEMBER_SUSPENDED`) until `member.restored` lifts it.

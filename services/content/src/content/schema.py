@@ -15,6 +15,7 @@ from enum import Enum
 from typing import Any, TypeVar, cast
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from content.adapters.documents import REMOVED_MEMBER_ID, Doc
@@ -458,10 +459,12 @@ class EventType:
         value = self.data.get("onlineUrl")
         return str(value) if value else None
 
-    @strawberry.field
+    @described("Null for an organisation's event, or once the organiser erased their account.")
     def organiser_member(self) -> MemberRef | None:
         member = self.data.get("organiserMemberId")
-        return MemberRef(id=strawberry.ID(member)) if member else None
+        if not member or member == str(REMOVED_MEMBER_ID):
+            return None
+        return MemberRef(id=strawberry.ID(member))
 
     @strawberry.field
     def organiser_organisation(self) -> OrganisationRef | None:
@@ -685,6 +688,11 @@ class Query:
         return ReportConnection(
             nodes=[ReportType(data=d) for d in page.items], page_info=_page_info(page)
         )
+
+    @signed_in("Everything the content service holds about you, as one JSON document.")
+    async def my_content_data(self, info: Ctx) -> JSON:
+        data = await info.context.service.member_data(await info.context.author())
+        return cast(JSON, data)
 
     @strawberry.field
     async def event(self, info: Ctx, id: strawberry.ID) -> EventType | None:

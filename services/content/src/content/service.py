@@ -13,7 +13,7 @@ from typing import Any, Final, TypeVar
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from content import events
+from content import data_rights, events
 from content.adapters.documents import (
     REMOVED_MEMBER_ID,
     Doc,
@@ -870,15 +870,33 @@ class ContentService:
         cursor = await self.store.rsvps.aggregate(pipeline)
         return {d["_id"]: int(d["n"]) async for d in cursor}
 
+    # ------------------------------------------------------------------ data rights
+
+    async def member_data(self, member: Author) -> dict[str, Any]:
+        """Everything this service holds about the caller, as one JSON document. A read:
+        suspended members get their copy too."""
+        at = self.config.clock()
+
+        async def work(uow: UnitOfWork) -> dict[str, Any]:
+            return await data_rights.member_data(uow, member.member_id, generated_at=at)
+
+        return await self.config.uow.run(work)
+
     # ------------------------------------------------------------------ member life cycle
 
     async def scrub_member(self, uow: UnitOfWork, member_id: uuid.UUID) -> None:
-        """`member.erased`: posts stay, attributed to a removed member; comments keep their
-        place in threads with their text scrubbed; reactions and RSVPs go (counts and seats
-        follow)."""
+        """`member.erased`: posts and gatherings stay, attributed to a removed member;
+        comments keep their place in threads with their text scrubbed; reports lose their
+        reporter; reactions and RSVPs go (counts and seats follow), and so do the member's
+        organisation roles and suspension record."""
         mid, s, store = str(member_id), uow.session, uow.store
         removed = str(REMOVED_MEMBER_ID)
-        await store.posts.update_many({"authorId": mid}, {"$set": {"authorId": removed}}, session=s)
+        await store.posts.update_many(
+            {"authorId": mid},
+            # The post's place in the author's lane goes with the lane.
+            {"$set": {"authorId": removed}, "$unset": {f"feedSeqs.author:{mid}": ""}},
+            session=s,
+        )
         await self.lanes.drop_lanes([f"author:{mid}"], s)
         await store.comments.update_many(
             {"authorId": mid}, {"$set": {"authorId": removed, "body": SCRUBBED_TEXT}}, session=s
@@ -902,6 +920,12 @@ class ContentService:
         await store.gatherings.update_many(
             {"createdBy": mid}, {"$set": {"createdBy": removed}}, session=s
         )
+        await store.gatherings.update_many(
+            {"organiserMemberId": mid}, {"$set": {"organiserMemberId": removed}}, session=s
+        )
+        # Projections keyed by the member: nothing left to decide for them.
+        await store.org_roles.delete_many({"memberId": mid}, session=s)
+        await store.suspensions.delete_one({"_id": mid}, session=s)
 
     async def withdraw_pending(self, uow: UnitOfWork, member_id: uuid.UUID) -> int:
         """`member.suspended`: posts waiting for moderation go back to drafts."""

@@ -240,10 +240,14 @@ class FeedLanes:
         }
 
     async def drop_lanes(self, lanes: Iterable[str], session: AsyncClientSession) -> None:
-        for lane in lanes:
+        """Remove lanes for good: their entries and their counters (a lane named after a
+        member is personal data once they erased their account)."""
+        dropped = list(lanes)
+        for lane in dropped:
             await self.entries.delete_many(
                 {"k": {"$gte": f"{lane}|", "$lt": f"{lane}|~"}}, session=session
             )
+        await self.counters.delete_many({"_id": {"$in": dropped}}, session=session)
 
     # ------------------------------------------------------------------ reads
 

@@ -65,6 +65,8 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="one_report_per_member",
             unique=True,
         ),
+        # A member's own reports (their data copy, erasure).
+        IndexModel([("reporterId", ASC)], name="reports_by_reporter"),
     ],
     "gatherings": [
         IndexModel(
@@ -77,6 +79,7 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="by_organisation",
         ),
         IndexModel([("organiserMemberId", ASC)], name="by_organiser_member"),
+        IndexModel([("createdBy", ASC)], name="by_creator"),
     ],
     "rsvps": [
         IndexModel([("eventId", ASC), ("memberId", ASC)], name="one_per_member", unique=True),
