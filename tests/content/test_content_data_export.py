@@ -152,10 +152,10 @@ async def test_the_caller_gets_every_record_of_theirs_and_nobody_elses(
 
     asked_at = datetime.now(UTC).replace(microsecond=0)
     data = await my_data(h, member)  # while suspended: reading goes on
-    assert list(data)[:3] == ["service", "memberId", "generatedAt"]
+    assert list(data)[:3] == ["service", "memberId", "exportedAt"]
     assert (data["service"], data["memberId"]) == ("content", member.id)
-    assert asked_at <= utc(data["generatedAt"]) <= datetime.now(UTC)
-    assert set(data) == {"service", "memberId", "generatedAt", *RECORD_KINDS}
+    assert asked_at <= utc(data["exportedAt"]) <= datetime.now(UTC)
+    assert set(data) == {"service", "memberId", "exportedAt", *RECORD_KINDS}
 
     posts = {p["id"]: p for p in data["posts"]}
     assert set(posts) == {mine[k]["id"] for k in ("published", "rejected", "draft")}

@@ -644,6 +644,72 @@ def test_erasing_an_account_reaches_the_other_services(
     assert gone.codes == ["UNAUTHENTICATED"], gone.text
 
 
+EXPORT = "{ myData myContentData myOpportunitiesData myPaymentsData }"
+
+
+def test_a_member_downloads_everything_the_platform_holds_about_them(platform: Platform) -> None:
+    """One request through the gateway; each service answers for what it holds, and only
+    about the caller."""
+    for service in ("content", "opportunities", "payments"):
+        needs(service)
+    member_id, token = signed_in(platform, "Nthabiseng Letsie")
+    _, other_token = signed_in(platform, "Thabo Ramaisa")
+    title = f"Letter from Polokwane {uuid.uuid4().hex[:6]}"
+    platform.gql(
+        CREATE_POST,
+        {
+            "input": {
+                "kind": "STORY",
+                "title": title,
+                "body": "We met at the *pitso*.",
+                "language": "st",
+            }
+        },
+        token=token,
+    ).data()
+    search = f"Engineering in Lesotho {uuid.uuid4().hex[:6]}"
+    platform.gql(
+        """mutation S($name: String!) { saveSearch(name: $name, criteria: {country: "LS"}) { id } }""",
+        {"name": search},
+        token=token,
+    ).data()
+    platform.gql(
+        """mutation S { saveSenderDetails(input: {occupation: "Nurse",
+             address: "4 Voortrekker Rd, Polokwane", country: "ZA"}) { occupation } }""",
+        token=token,
+    ).data()
+    platform.gql(
+        """mutation R { addRecipient(input: {name: "Ntate Letsie", relationship: PARENT,
+             payoutMethod: ECOCASH, mobileNumber: "+26662123456"}) { id } }""",
+        token=token,
+    ).data()
+
+    mine = platform.gql(EXPORT, token=token).data()
+    assert mine["myData"]["account"]["fullName"] == "Nthabiseng Letsie"
+    parts = {
+        "members": (mine["myData"], "Nthabiseng Letsie"),
+        "content": (mine["myContentData"], title),
+        "opportunities": (mine["myOpportunitiesData"], search),
+        "payments": (mine["myPaymentsData"], "Ntate Letsie"),
+    }
+    for service, (part, expected) in parts.items():
+        assert part["service"] == service
+        assert part["memberId"] == member_id
+        assert expected in str(part), (service, part)
+    assert "4 Voortrekker Rd, Polokwane" in str(mine["myPaymentsData"])
+
+    # Another member's copy holds none of it.
+    theirs = platform.gql(EXPORT, token=other_token).data()
+    for leaked in (title, search, "Ntate Letsie", "Voortrekker", "Nthabiseng"):
+        assert leaked not in str(theirs)
+
+    # Signed out: each part refused with a code, nothing served.
+    anonymous = platform.gql(EXPORT)
+    assert_clean(anonymous)
+    assert set(anonymous.codes) == {"UNAUTHENTICATED"}, anonymous.text
+    assert not any((anonymous.body.get("data") or {}).values())
+
+
 # --------------------------------------------------------------------------------------
 # Ctrl-C
 # --------------------------------------------------------------------------------------

@@ -139,10 +139,10 @@ async def test_the_caller_gets_every_kind_of_record_and_nobody_elses(
     await profile_updated(app, other, other_skill)
 
     document = await my_data(client, seeker)
-    assert set(document) == {"service", "memberId", "generatedAt", *KINDS}
+    assert set(document) == {"service", "memberId", "exportedAt", *KINDS}
     assert document["service"] == "opportunities"
     assert document["memberId"] == str(seeker.id)
-    generated_at = utc(document["generatedAt"])
+    generated_at = utc(document["exportedAt"])
 
     applications = {a["id"]: a for a in document["applications"]}
     assert set(applications) == {application["id"], interest["id"]}

@@ -148,8 +148,8 @@ async def test_the_caller_gets_every_kind_of_record_and_no_one_elses(
 
     assert export["service"] == "payments"
     assert export["memberId"] == str(member.id)
-    assert utc(export["generatedAt"])
-    assert list(export) == ["service", "memberId", "generatedAt", *KINDS]
+    assert utc(export["exportedAt"])
+    assert list(export) == ["service", "memberId", "exportedAt", *KINDS]
     assert all(isinstance(export[kind], list) for kind in KINDS)
 
     [sender] = export["senderDetails"]

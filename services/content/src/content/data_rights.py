@@ -121,7 +121,7 @@ async def _all(collection: AsyncCollection[Doc], query: Doc, uow: UnitOfWork) ->
 
 
 async def member_data(
-    uow: UnitOfWork, member_id: uuid.UUID, *, generated_at: datetime
+    uow: UnitOfWork, member_id: uuid.UUID, *, exported_at: datetime
 ) -> dict[str, Any]:
     """Every record content keeps about `member_id`, read in the caller's transaction
     (one snapshot), each kind through its index on the member's id."""
@@ -145,7 +145,7 @@ async def member_data(
     return {
         "service": SERVICE_NAME,
         "memberId": mid,
-        "generatedAt": _time(generated_at),
+        "exportedAt": _time(exported_at),
         "posts": [_post(d) for d in posts],
         "comments": [_comment(d) for d in sorted(comments, key=lambda d: d["createdKey"])],
         "reactions": [

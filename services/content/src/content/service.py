@@ -878,7 +878,7 @@ class ContentService:
         at = self.config.clock()
 
         async def work(uow: UnitOfWork) -> dict[str, Any]:
-            return await data_rights.member_data(uow, member.member_id, generated_at=at)
+            return await data_rights.member_data(uow, member.member_id, exported_at=at)
 
         return await self.config.uow.run(work)
 

@@ -524,7 +524,7 @@ class OpportunityService:
         return {
             "service": "opportunities",
             "memberId": str(member_id),
-            "generatedAt": _utc(now),
+            "exportedAt": _utc(now),
             "applications": [
                 _application_record(a, applied_to[a.opportunity_id].details.kind)
                 for a in applications

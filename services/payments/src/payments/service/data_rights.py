@@ -56,7 +56,7 @@ class DataRightsService:
         return {
             "service": SERVICE,
             "memberId": str(member_id),
-            "generatedAt": _time(self.config.clock()),
+            "exportedAt": _time(self.config.clock()),
             "senderDetails": [_sender(*sender)] if sender else [],
             "verification": [self._verification(tier)],
             "recipients": [_recipient(r, removed_at) for r, removed_at in recipients],
