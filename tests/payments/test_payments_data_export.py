@@ -128,6 +128,27 @@ async def test_sdl_marks_my_payments_data_authenticated_json(client: httpx.Async
     # Public operations stay public.
     quote_line = next(line for line in sdl.splitlines() if line.strip().startswith("quote("))
     assert "@authenticated" not in quote_line
+    # Everything about a caller's money is for signed-in callers: the gateway refuses it
+    # before planning, the resolvers check again.
+    for name in (
+        "remittance(",
+        "myRemittances(",
+        "recipient(",
+        "senderDetails:",
+        "sendingLimits:",
+        "reconciliation(",
+        "ledgerCheck:",
+        "addRecipient(",
+        "updateRecipient(",
+        "removeRecipient(",
+        "saveSenderDetails(",
+        "sendRemittance(",
+        "cancelRemittance(",
+        "setVerificationTier(",
+    ):
+        found = [line for line in sdl.splitlines() if line.strip().startswith(name)]
+        assert found, name
+        assert all("@authenticated" in line for line in found), (name, found)
 
 
 async def test_unauthenticated_callers_get_the_error_code(client: httpx.AsyncClient) -> None:

@@ -28,6 +28,7 @@ from payments.gql.types import (
     mutation,
     remittance,
     signed_in,
+    signed_in_mutation,
 )
 from payments.service.common import parse_id
 from payments.service.remittances import RecipientFields
@@ -90,7 +91,7 @@ class MemberType:
 
 @strawberry.type
 class Query:
-    @field("A remittance of the caller (administrators may read any).")
+    @signed_in("A remittance of the caller (administrators may read any).")
     async def remittance(self, info: Ctx, id: strawberry.ID) -> RemittanceType:
         member = info.context.member_id()
         found = await info.context.services.remittances.remittance(parse_id(id, "id"))
@@ -98,30 +99,32 @@ class Query:
             raise NotFound("No such remittance.", field="id")
         return remittance(found)
 
-    @field("The caller's remittances, newest first; `after` is the last id of the previous page.")
+    @signed_in(
+        "The caller's remittances, newest first; `after` is the last id of the previous page."
+    )
     async def my_remittances(
         self, info: Ctx, first: int = 20, after: strawberry.ID | None = None
     ) -> list[RemittanceType]:
         return await _remittances(info, info.context.member_id(), first, after)
 
-    @field("The caller's saved recipients.")
+    @signed_in("The caller's saved recipients.")
     async def recipients(self, info: Ctx) -> list[RecipientType]:
         found = await info.context.services.remittances.recipients(info.context.member_id())
         return [RecipientType.of(r) for r in found]
 
-    @field("One saved recipient of the caller.")
+    @signed_in("One saved recipient of the caller.")
     async def recipient(self, info: Ctx, id: strawberry.ID) -> RecipientType:
         found = await info.context.services.remittances.recipient(
             info.context.member_id(), parse_id(id, "id")
         )
         return RecipientType.of(found)
 
-    @field("The caller's occupation and address, as recorded on each remittance.")
+    @signed_in("The caller's occupation and address, as recorded on each remittance.")
     async def sender_details(self, info: Ctx) -> SenderDetails | None:
         found = await info.context.services.remittances.sender_details(info.context.member_id())
         return SenderDetails.of(found) if found else None
 
-    @field("The caller's verification tier, limits and usage.")
+    @signed_in("The caller's verification tier, limits and usage.")
     async def sending_limits(self, info: Ctx) -> SendingLimits:
         view = await info.context.services.remittances.limits(info.context.member_id())
         return SendingLimits.of(view)
@@ -131,7 +134,9 @@ class Query:
         found = await info.context.services.data_rights.my_payments_data(info.context.member_id())
         return cast(JSON, found)
 
-    @field("Administrators: what the ledger says a payout partner is owed versus what it reported.")
+    @signed_in(
+        "Administrators: what the ledger says a payout partner is owed versus what it reported."
+    )
     async def reconciliation(
         self, info: Ctx, partner: str, period_start: datetime, period_end: datetime
     ) -> ReconciliationType:
@@ -139,7 +144,7 @@ class Query:
         found = await info.context.services.admin.reconciliation(partner, period_start, period_end)
         return ReconciliationType.of(found)
 
-    @field("Administrators: every transaction balances and every balance equals its entries.")
+    @signed_in("Administrators: every transaction balances and every balance equals its entries.")
     async def ledger_check(self, info: Ctx) -> LedgerCheckType:
         info.context.require_admin()
         return LedgerCheckType.of(await info.context.services.admin.ledger_check())
@@ -158,14 +163,14 @@ class Mutation:
         )
         return QuoteType.of(found)
 
-    @mutation("Save a recipient in Lesotho.")
+    @signed_in_mutation("Save a recipient in Lesotho.")
     async def add_recipient(self, info: Ctx, input: RecipientInput) -> RecipientType:
         found = await info.context.services.remittances.add_recipient(
             info.context.member_id(), _fields(input)
         )
         return RecipientType.of(found)
 
-    @mutation("Change a saved recipient (all fields are replaced).")
+    @signed_in_mutation("Change a saved recipient (all fields are replaced).")
     async def update_recipient(
         self, info: Ctx, id: strawberry.ID, input: RecipientInput
     ) -> RecipientType:
@@ -174,20 +179,24 @@ class Mutation:
         )
         return RecipientType.of(found)
 
-    @mutation("Remove a saved recipient (past remittances keep it).")
+    @signed_in_mutation("Remove a saved recipient (past remittances keep it).")
     async def remove_recipient(self, info: Ctx, id: strawberry.ID) -> bool:
         return await info.context.services.remittances.remove_recipient(
             info.context.member_id(), parse_id(id, "id")
         )
 
-    @mutation("Record the occupation and address the regional rules require on remittances.")
+    @signed_in_mutation(
+        "Record the occupation and address the regional rules require on remittances."
+    )
     async def save_sender_details(self, info: Ctx, input: SenderDetailsInput) -> SenderDetails:
         found = await info.context.services.remittances.save_sender_details(
             info.context.member_id(), input.occupation, input.address, input.country
         )
         return SenderDetails.of(found)
 
-    @mutation("Send money home from a valid quote. Safe to retry with the same idempotency key.")
+    @signed_in_mutation(
+        "Send money home from a valid quote. Safe to retry with the same idempotency key."
+    )
     async def send_remittance(self, info: Ctx, input: SendRemittanceInput) -> RemittanceType:
         service = info.context.services.remittances
         details = await service.send(
@@ -199,7 +208,9 @@ class Mutation:
         )
         return remittance(details)
 
-    @mutation("Cancel a remittance before its payout starts; collected money is refunded.")
+    @signed_in_mutation(
+        "Cancel a remittance before its payout starts; collected money is refunded."
+    )
     async def cancel_remittance(self, info: Ctx, id: strawberry.ID) -> RemittanceType:
         service = info.context.services.remittances
         transfer = await service.cancel(info.context.member_id(), parse_id(id, "id"))
@@ -207,7 +218,9 @@ class Mutation:
         assert found is not None
         return remittance(found)
 
-    @mutation("Administrators: set a member's verification tier (until members publishes it).")
+    @signed_in_mutation(
+        "Administrators: set a member's verification tier (until members publishes it)."
+    )
     async def set_verification_tier(
         self, info: Ctx, member_id: strawberry.ID, tier: VerificationTier
     ) -> VerificationTier:

@@ -56,6 +56,14 @@ def mutation(description: str) -> Callable[[F], F]:
     return cast(Callable[[F], F], strawberry.mutation(description=description))
 
 
+def signed_in_mutation(description: str) -> Callable[[F], F]:
+    """A mutation for signed-in callers only, marked ``@authenticated`` like `signed_in`."""
+    return cast(
+        Callable[[F], F],
+        strawberry.federation.mutation(description=description, authenticated=True),
+    )
+
+
 # Shareable: the opportunities subgraph defines the same value type.
 @strawberry.federation.type(shareable=True, description="An exact amount of money.")
 class Money:
