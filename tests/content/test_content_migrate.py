@@ -89,3 +89,32 @@ def test_migrate_is_idempotent_and_indexes_every_query(
     unindexed = {name: stages for name, stages in plans.items() if "IXSCAN" not in stages}
     assert unindexed == {}
     assert all("COLLSCAN" not in stages for stages in plans.values()), plans
+
+
+def test_migrate_drops_indexes_no_query_uses(
+    mongodb_url: str, mongo_database_name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database from before the search lanes still has the multikey `feed_search` index,
+    which every post write would keep paying for."""
+    monkeypatch.setenv("CONTENT_MONGODB_URL", mongodb_url)
+    monkeypatch.setenv("CONTENT_MONGODB_DATABASE", mongo_database_name)
+
+    async def index_names(create_old: bool) -> set[str]:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(mongodb_url)
+        try:
+            posts = client[mongo_database_name]["posts"]
+            if create_old:
+                await posts.create_index(
+                    [("tokens", 1), ("status", 1), ("hidden", 1), ("feedKey", -1)],
+                    name="feed_search",
+                )
+            return set(await posts.index_information())
+        finally:
+            await client.close()
+
+    assert main(["migrate"]) == 0
+    assert "feed_search" in asyncio.run(index_names(create_old=True))
+    assert main(["migrate"]) == 0
+    remaining = asyncio.run(index_names(create_old=False))
+    assert "feed_search" not in remaining
+    assert "feed_author" in remaining  # the live ones stay

@@ -15,7 +15,7 @@ from bson.codec_options import CodecOptions
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import CollectionInvalid
+from pymongo.errors import CollectionInvalid, OperationFailure
 
 from kopano.outbox import MongoOutbox
 
@@ -108,6 +108,12 @@ INDEXES: dict[str, list[IndexModel]] = {
 CODEC = CodecOptions[Doc](tz_aware=True)
 
 
+# Indexes earlier versions created that no query uses any more: migrate drops them, since
+# each one still costs every write (`feed_search`: the multikey index of search words, replaced
+# by the search lanes).
+RETIRED_INDEXES: dict[str, list[str]] = {"posts": ["feed_search"]}
+
+
 @dataclass
 class ContentStore:
     client: AsyncMongoClient[Doc]
@@ -165,6 +171,12 @@ class ContentStore:
         for name, indexes in INDEXES.items():
             if indexes:
                 await self.db[name].create_indexes(indexes)
+        for name, retired in RETIRED_INDEXES.items():
+            present = await self.db[name].index_information()
+            for index in retired:
+                if index in present:
+                    with contextlib.suppress(OperationFailure):  # another instance dropped it
+                        await self.db[name].drop_index(index)
         await MongoOutbox(self.db).ensure_indexes()
 
     async def close(self) -> None:
