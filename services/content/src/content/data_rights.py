@@ -8,7 +8,7 @@ tokens, feed lanes, counters) is left out; it is the records' index, not more ab
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final
 
 from pymongo import DESCENDING
@@ -17,12 +17,9 @@ from pymongo.asynchronous.collection import AsyncCollection
 from content.adapters.documents import Doc
 from content.domain.gatherings import Attendance
 from content.unit_of_work import UnitOfWork
+from kopano.data_export import iso_time_or_none, member_export
 
 SERVICE_NAME: Final = "content"
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def _post(doc: Doc) -> dict[str, Any]:
@@ -40,9 +37,9 @@ def _post(doc: Doc) -> dict[str, Any]:
         "status": doc["status"],
         "rejectionReason": doc.get("rejectionReason"),
         "hidden": bool(doc.get("hidden", False)),
-        "createdAt": _time(doc["createdAt"]),
-        "updatedAt": _time(doc["updatedAt"]),
-        "publishedAt": _time(doc.get("publishedAt")),
+        "createdAt": iso_time_or_none(doc["createdAt"]),
+        "updatedAt": iso_time_or_none(doc["updatedAt"]),
+        "publishedAt": iso_time_or_none(doc.get("publishedAt")),
         "version": int(doc["version"]),
     }
 
@@ -54,12 +51,16 @@ def _comment(doc: Doc) -> dict[str, Any]:
         "parentId": doc.get("parentId"),
         "body": doc["body"],
         "hidden": bool(doc.get("hidden", False)),
-        "createdAt": _time(doc["createdAt"]),
+        "createdAt": iso_time_or_none(doc["createdAt"]),
     }
 
 
 def _reaction(doc: Doc) -> dict[str, Any]:
-    return {"postId": doc["postId"], "kind": doc["kind"], "reactedAt": _time(doc.get("at"))}
+    return {
+        "postId": doc["postId"],
+        "kind": doc["kind"],
+        "reactedAt": iso_time_or_none(doc.get("at")),
+    }
 
 
 def _report(doc: Doc) -> dict[str, Any]:
@@ -70,7 +71,7 @@ def _report(doc: Doc) -> dict[str, Any]:
         "targetId": doc["targetId"],
         "reason": doc["reason"],
         "resolved": bool(doc.get("resolved", False)),
-        "createdAt": _time(doc["createdAt"]),
+        "createdAt": iso_time_or_none(doc["createdAt"]),
     }
 
 
@@ -79,7 +80,7 @@ def _rsvp(doc: Doc) -> dict[str, Any]:
         "eventId": doc["eventId"],
         "response": doc["response"],
         "waitlisted": doc["response"] == Attendance.WAITLISTED.value,
-        "answeredAt": _time(doc.get("updatedAt")),
+        "answeredAt": iso_time_or_none(doc.get("updatedAt")),
     }
 
 
@@ -89,8 +90,8 @@ def _event(doc: Doc) -> dict[str, Any]:
         "id": doc["_id"],
         "title": doc["title"],
         "description": doc.get("description", ""),
-        "startsAt": _time(doc["startsAt"]),
-        "endsAt": _time(doc["endsAt"]),
+        "startsAt": iso_time_or_none(doc["startsAt"]),
+        "endsAt": iso_time_or_none(doc["endsAt"]),
         "timeZone": doc["timeZone"],
         "place": (
             {"city": place["city"], "country": place["country"], "address": place.get("address")}
@@ -102,13 +103,16 @@ def _event(doc: Doc) -> dict[str, Any]:
         "organiserOrganisationId": doc.get("organiserOrganisationId"),
         "capacity": doc.get("capacity"),
         "status": doc["status"],
-        "createdAt": _time(doc.get("createdAt")),
-        "cancelledAt": _time(doc.get("cancelledAt")),
+        "createdAt": iso_time_or_none(doc.get("createdAt")),
+        "cancelledAt": iso_time_or_none(doc.get("cancelledAt")),
     }
 
 
 def _suspension(doc: Doc) -> dict[str, Any]:
-    return {"suspended": bool(doc.get("suspended")), "changedAt": _time(doc.get("changedAt"))}
+    return {
+        "suspended": bool(doc.get("suspended")),
+        "changedAt": iso_time_or_none(doc.get("changedAt")),
+    }
 
 
 def _organisation_role(doc: Doc) -> dict[str, Any]:
@@ -142,10 +146,7 @@ async def member_data(
     gatherings.update((d["_id"], d) for d in await _all(store.gatherings, {"createdBy": mid}, uow))
     suspension = await store.suspensions.find_one({"_id": mid}, session=uow.session)
     roles = await _all(store.org_roles, {"memberId": mid}, uow)
-    return {
-        "service": SERVICE_NAME,
-        "memberId": mid,
-        "exportedAt": _time(exported_at),
+    records = {
         "posts": [_post(d) for d in posts],
         "comments": [_comment(d) for d in sorted(comments, key=lambda d: d["createdKey"])],
         "reactions": [
@@ -159,3 +160,4 @@ async def member_data(
             _organisation_role(d) for d in sorted(roles, key=lambda d: d["organisationId"])
         ],
     }
+    return member_export(SERVICE_NAME, member_id, exported_at, records)

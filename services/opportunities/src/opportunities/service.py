@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 
 import pycountry
 
+from kopano.data_export import iso_time, member_export
 from kopano.errors import BadUserInput, Conflict, Forbidden, NotFound
 from opportunities import events as ev
 from opportunities.adapters.repository import OpportunityFilter, SavedSearch, StoredProfile
@@ -521,10 +522,7 @@ class OpportunityService:
             profile = await uow.projections.stored_profile(member_id)
             roles = await uow.projections.roles_of(member_id)
             erased_at = await uow.projections.erased_at(member_id)
-        return {
-            "service": "opportunities",
-            "memberId": str(member_id),
-            "exportedAt": _utc(now),
+        records = {
             "applications": [
                 _application_record(a, applied_to[a.opportunity_id].details.kind)
                 for a in applications
@@ -536,12 +534,9 @@ class OpportunityService:
                 {"organisationId": str(org), "role": role} for org, role in roles
             ],
             # The id-only tombstone that keeps late member events from bringing a profile back.
-            "erasures": [] if erased_at is None else [{"erasedAt": _utc(erased_at)}],
+            "erasures": [] if erased_at is None else [{"erasedAt": iso_time(erased_at)}],
         }
-
-
-def _utc(at: datetime) -> str:
-    return at.astimezone(UTC).isoformat()
+        return member_export("opportunities", member_id, now, records)
 
 
 def _application_record(app: m.Application, kind: m.OpportunityKind) -> dict[str, Any]:
@@ -554,8 +549,8 @@ def _application_record(app: m.Application, kind: m.OpportunityKind) -> dict[str
         "message": app.message,
         "links": list(app.links),
         "status": app.status.name,
-        "history": [{"status": status.name, "at": _utc(at)} for status, at in app.history],
-        "submittedAt": _utc(app.submitted_at),
+        "history": [{"status": status.name, "at": iso_time(at)} for status, at in app.history],
+        "submittedAt": iso_time(app.submitted_at),
     }
 
 
@@ -569,7 +564,7 @@ def _saved_search_record(search: SavedSearch) -> dict[str, Any]:
         "country": c.country,
         "remote": c.remote,
         "skills": sorted(c.skills),
-        "createdAt": _utc(search.created_at),
+        "createdAt": iso_time(search.created_at),
     }
 
 
@@ -580,9 +575,9 @@ def _posted_record(opp: m.Opportunity) -> dict[str, Any]:
         "kind": opp.details.kind.name,
         "title": opp.details.title,
         "status": opp.status.name,
-        "createdAt": _utc(opp.created_at),
-        "publishedAt": None if opp.published_at is None else _utc(opp.published_at),
-        "closedAt": None if opp.closed_at is None else _utc(opp.closed_at),
+        "createdAt": iso_time(opp.created_at),
+        "publishedAt": None if opp.published_at is None else iso_time(opp.published_at),
+        "closedAt": None if opp.closed_at is None else iso_time(opp.closed_at),
     }
 
 
@@ -595,7 +590,7 @@ def _profile_record(stored: StoredProfile) -> dict[str, Any]:
         "languages": list(stored.languages),
         "willingToMentor": p.mentor,
         "willingToInvest": p.investor,
-        "asOf": _utc(stored.as_of),
+        "asOf": iso_time(stored.as_of),
     }
 
 

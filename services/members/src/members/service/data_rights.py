@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kopano.auth import PasswordHasher
+from kopano.data_export import member_export
 from kopano.errors import BadUserInput
 from members import events
 from members.adapters.repository import delete_member_satellites, sessions_of
@@ -34,12 +35,7 @@ class DataRightsService:
             blocked = await uow.connections.blocked_by(me.id)
             audit = await uow.audit.page(limit=1000, target_type="member", target_id=str(me.id))
         p = me.profile
-        # The same head as the other services' exports (myContentData, myPaymentsData, …),
-        # so a client can merge the parts of one person's copy.
-        return {
-            "service": "members",
-            "memberId": str(me.id),
-            "exportedAt": self.config.clock().isoformat(),
+        records = {
             "account": {
                 "id": str(me.id),
                 "email": me.email,
@@ -99,6 +95,9 @@ class DataRightsService:
                 for a in audit
             ],
         }
+        # The head every service's part shares (kopano.data_export), so a client can join
+        # the parts of one person's copy.
+        return member_export("members", me.id, self.config.clock(), records)
 
     async def erase_me(self, actor: Actor, password: str) -> bool:
         """Pseudonymise the caller and remove everything that ties the account to a person."""

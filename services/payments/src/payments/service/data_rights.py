@@ -9,10 +9,11 @@ shows what is held.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from kopano.data_export import iso_time_or_none, member_export
 from payments.adapters.repository import IdempotencyKeyRecord, TransferRecord
 from payments.domain.compliance import SenderDetails
 from payments.domain.limits import VerificationTier
@@ -23,10 +24,6 @@ from payments.domain.transfers import Transition
 from payments.service.common import ServiceConfig
 
 SERVICE = "payments"
-
-
-def _time(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
 
 
 def _money(money: Money) -> dict[str, str]:
@@ -53,10 +50,7 @@ class DataRightsService:
             transfers = await uow.transfers.all_for_member(member_id)
             histories = await uow.transfers.histories_of_member(member_id)
             keys = await uow.idempotency.for_member(member_id)
-        return {
-            "service": SERVICE,
-            "memberId": str(member_id),
-            "exportedAt": _time(self.config.clock()),
+        records = {
             "senderDetails": [_sender(*sender)] if sender else [],
             "verification": [self._verification(tier)],
             "recipients": [_recipient(r, removed_at) for r, removed_at in recipients],
@@ -64,6 +58,7 @@ class DataRightsService:
             "transfers": [_transfer(r, histories.get(r.transfer.id, [])) for r in transfers],
             "idempotencyKeys": [_key(k) for k in keys],
         }
+        return member_export(SERVICE, member_id, self.config.clock(), records)
 
     def _verification(self, stored: tuple[VerificationTier, datetime] | None) -> dict[str, Any]:
         # Without a stored row the member has the default tier; setAt is then null.
@@ -71,7 +66,7 @@ class DataRightsService:
         limits = self.config.limits[tier]
         return {
             "tier": tier.name,
-            "setAt": _time(set_at),
+            "setAt": iso_time_or_none(set_at),
             "limits": {
                 "perTransfer": _money(Money(limits.per_transfer, PAYOUT_CURRENCY)),
                 "daily": _money(Money(limits.daily, PAYOUT_CURRENCY)),
@@ -85,7 +80,7 @@ def _sender(details: SenderDetails, updated_at: datetime) -> dict[str, Any]:
         "occupation": details.occupation,
         "address": details.address,
         "country": details.country,
-        "updatedAt": _time(updated_at),
+        "updatedAt": iso_time_or_none(updated_at),
     }
 
 
@@ -100,9 +95,9 @@ def _recipient(r: Recipient, removed_at: datetime | None) -> dict[str, Any]:
         "accountNumber": r.account_number,
         "pickupDistrict": r.pickup_district,
         "pickupDistrictName": PICKUP_DISTRICTS.get(r.pickup_district or ""),
-        "createdAt": _time(r.created_at),
-        "updatedAt": _time(r.updated_at),
-        "removedAt": _time(removed_at),
+        "createdAt": iso_time_or_none(r.created_at),
+        "updatedAt": iso_time_or_none(r.updated_at),
+        "removedAt": iso_time_or_none(removed_at),
     }
 
 
@@ -117,8 +112,8 @@ def _quote(q: Quote) -> dict[str, Any]:
         "rate": _rate(q.rate),
         "feeFixed": _money(q.corridor.fee.fixed),
         "feePercentage": f"{q.corridor.fee.percentage_bp / 100:.2f}",
-        "createdAt": _time(q.created_at),
-        "expiresAt": _time(q.expires_at),
+        "createdAt": iso_time_or_none(q.created_at),
+        "expiresAt": iso_time_or_none(q.expires_at),
     }
 
 
@@ -145,16 +140,25 @@ def _transfer(record: TransferRecord, history: list[Transition]) -> dict[str, An
             "address": record.sender.address,
             "country": record.sender.country,
         },
-        "createdAt": _time(tr.created_at),
-        "updatedAt": _time(record.updated_at),
-        "fundedAt": _time(record.funded_at),
-        "paidOutAt": _time(record.paid_out_at),
+        "createdAt": iso_time_or_none(tr.created_at),
+        "updatedAt": iso_time_or_none(record.updated_at),
+        "fundedAt": iso_time_or_none(record.funded_at),
+        "paidOutAt": iso_time_or_none(record.paid_out_at),
         "history": [
-            {"from": h.source.name, "to": h.target.name, "cause": h.cause, "at": _time(h.at)}
+            {
+                "from": h.source.name,
+                "to": h.target.name,
+                "cause": h.cause,
+                "at": iso_time_or_none(h.at),
+            }
             for h in history
         ],
     }
 
 
 def _key(k: IdempotencyKeyRecord) -> dict[str, Any]:
-    return {"key": k.key, "transferId": str(k.transfer_id), "createdAt": _time(k.created_at)}
+    return {
+        "key": k.key,
+        "transferId": str(k.transfer_id),
+        "createdAt": iso_time_or_none(k.created_at),
+    }
