@@ -27,10 +27,11 @@ from content.adapters.documents import (
 )
 from content.adapters.feed_lanes import (
     ALL,
-    PREFIX_LENGTH,
     FeedLanes,
     lanes_of,
+    prefix_lane,
     split_entry_id,
+    word_lane,
 )
 from content.adapters.store import ContentStore
 from content.domain import posts as p
@@ -107,10 +108,8 @@ def _search_lanes(words: list[str]) -> list[str]:
     """Whole words have their lane; the last word, a prefix, has the lane of the words
     sharing its first letters when it has that many (shorter ones are checked on posts)."""
     *whole, last = words
-    lanes = [f"tok:{w}" for w in whole]
-    if len(last) >= PREFIX_LENGTH:
-        lanes.append(f"pre:{last[:PREFIX_LENGTH]}")
-    return lanes
+    prefix = prefix_lane(last)
+    return [word_lane(w) for w in whole] + ([prefix] if prefix else [])
 
 
 def _has_words(doc: Doc, words: list[str]) -> bool:

@@ -53,13 +53,19 @@ SIGNATURE_HASHES: Final = 5
 SIGNATURE_MAX_BYTES: Final = 512
 
 
+def word_lane(word: str) -> str:
+    return f"tok:{word}"
+
+
+def prefix_lane(word: str) -> str | None:
+    """The lane of the words sharing `word`'s first PREFIX_LENGTH letters (None if shorter)."""
+    return f"pre:{word[:PREFIX_LENGTH]}" if len(word) >= PREFIX_LENGTH else None
+
+
 def search_lanes(title: str, summary: str) -> list[str]:
     words = search_tokens(title, summary)
-    lanes = [f"tok:{w}" for w in words]
-    lanes += list(
-        dict.fromkeys(f"pre:{w[:PREFIX_LENGTH]}" for w in words if len(w) >= PREFIX_LENGTH)
-    )
-    return lanes
+    prefixes = (prefix_lane(w) for w in words)
+    return [word_lane(w) for w in words] + list(dict.fromkeys(p for p in prefixes if p))
 
 
 def lanes_of(post: Post) -> list[str]:
