@@ -108,11 +108,11 @@ def create_app(
         return PaymentsContext(base=base, services=runtime.services)
 
     async def webhook(request: Request) -> Response:
+        partner = request.path_params["partner"]
         body = await request.body()
         if len(body) > MAX_WEBHOOK_BYTES:
-            count_webhook(request.path_params["partner"], "too_large")
+            count_webhook(partner, "too_large")
             return JSONResponse({"status": "rejected", "detail": "too large"}, status_code=413)
-        partner = request.path_params["partner"]
         result = await runtime.services.webhooks.receive(
             partner,
             body,
